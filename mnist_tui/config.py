@@ -1,0 +1,75 @@
+"""Typed, frozen run configuration (stdlib only).
+
+One object describes a run. The command line builds it, the trainer reads it, and the run directory stores
+it as ``config.json`` so a run can be resumed or inspected later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run computes. Defaults are the tutorial recipe."""
+
+    dataset: str = "mnist"  # mnist | fashion-mnist | kmnist, or a directory holding the four IDX files
+    data_dir: str | None = None  # where to look first for the data set files (--data-dir)
+    model: str = "tutorial"  # a name from engine.models.MODELS
+    epochs: int = 10  # passes over the training set
+    batch_size: int = 100  # training images per optimizer step
+    lr: float = 3e-4  # Adam learning rate
+    weight_decay: float = 1e-3  # Adam L2 weight decay
+    eval_every: int = 50  # evaluate on the full test set every N iterations (and at each epoch end)
+    eval_batch_size: int = 0  # images per evaluation forward pass; 0 picks one for the device
+    max_steps: int | None = None  # stop after this many iterations in all (None: run all epochs)
+    seed: int = 0  # seeds weights, dropout and shuffling; a seeded CPU run is reproducible
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
+    metrics_interval: float = 0.25  # seconds between step-metric events (what a screen can show)
+    run_dir: str | None = None  # where the run writes config, metrics and checkpoints (None: user data dir)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def positive(name: str, value: float) -> None:
+            if not value > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be greater than 0, got {value}")
+
+        positive("epochs", self.epochs)
+        positive("batch_size", self.batch_size)
+        positive("lr", self.lr)
+        positive("eval_every", self.eval_every)
+        if self.max_steps is not None:
+            positive("max_steps", self.max_steps)
+        if self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be 0 or more, got {self.weight_decay}")
+        if self.eval_batch_size < 0:
+            raise ConfigError(f"--eval-batch-size must be 0 or more, got {self.eval_batch_size}")
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be 0 or more, got {self.threads}")
+        if self.metrics_interval < 0:
+            raise ConfigError(f"metrics_interval must be 0 or more, got {self.metrics_interval}")
+        dev = self.device
+        if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise ConfigError(f"--device must be {DEVICE_HINT}, got {dev!r}")
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,175 @@
+"""Typed events the trainer publishes.
+
+Every event is a frozen dataclass of plain Python values (no tensors), so it can cross a thread boundary,
+be posted to the UI as-is and be written to ``metrics.jsonl`` as one JSON object a line.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+# Run states, in the order a run usually passes through them.
+STARTING = "starting"
+LOADING = "loading"
+RUNNING = "running"
+PAUSED = "paused"
+STOPPING = "stopping"
+FINISHED = "finished"
+EARLY_STOPPED = "early-stopped"
+FAILED = "failed"
+
+# Why a run ended (RunFinished.reason).
+COMPLETED = "completed"
+STOPPED = "stopped"
+EARLY_STOP = "early_stop"
+DIVERGED = "diverged"
+FAILURE = "failed"
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    _bytes_fields: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"event": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in self._bytes_fields:
+                value = [base64.b64encode(b).decode("ascii") for b in value]
+            data[f.name] = value
+        return data
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The run moved to another state (see the constants above); ``message`` says what it is doing."""
+
+    kind: ClassVar[str] = "state"
+    state: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    """A line worth showing the user: where the data came from, a fallback taken, a warning."""
+
+    kind: ClassVar[str] = "log"
+    message: str
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_dir: str
+    config: dict
+    device: str  # torch device string, e.g. "cpu" or "cuda:0"
+    device_name: str  # human name: the GPU's name or the CPU's
+    torch_version: str
+    cuda_version: str | None
+    model_parameters: int
+    dataset: str
+    class_names: tuple[str, ...]
+    data_source: str
+    train_size: int
+    test_size: int
+    steps_per_epoch: int
+    total_steps: int
+    start_iteration: int = 0  # > 0 when the run resumes
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Previews(Event):
+    """Digits for the preview panels: 28x28 uint8 images as bytes (row-major), with their labels."""
+
+    kind: ClassVar[str] = "previews"
+    _bytes_fields: ClassVar[tuple[str, ...]] = ("train_images", "test_images")
+    train_images: tuple[bytes, ...]
+    train_labels: tuple[int, ...]
+    test_images: tuple[bytes, ...]
+    test_labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StepMetrics(Event):
+    """Training losses of the steps since the last StepMetrics, ending at ``iteration``."""
+
+    kind: ClassVar[str] = "step"
+    iteration: int  # global iteration of the last loss in ``losses`` (1-based)
+    epoch: int  # 1-based epoch the iteration belongs to
+    epoch_step: int  # 1-based step within that epoch
+    losses: tuple[float, ...]
+    lr: float
+    images_per_second: float
+    elapsed: float  # training seconds so far (pauses excluded)
+
+
+@dataclass(frozen=True)
+class Evaluation(Event):
+    """A full test-set evaluation."""
+
+    kind: ClassVar[str] = "evaluation"
+    iteration: int
+    epoch: int
+    test_loss: float
+    test_accuracy: float  # 0..1
+    correct: int
+    total: int
+    best_accuracy: float
+    best_iteration: int
+    seconds: float
+    preview_predictions: tuple[int, ...] = ()  # the model's labels for Previews.test_images
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    kind: ClassVar[str] = "checkpoint"
+    path: str
+    tag: str  # "last" or "best"
+    iteration: int
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    reason: str  # completed | stopped | early_stop | diverged | failed | interrupted
+    message: str
+    iteration: int
+    epoch: int
+    final_accuracy: float | None
+    best_accuracy: float | None
+    best_iteration: int | None
+    elapsed: float
+    device: str
+
+    @property
+    def state(self) -> str:
+        return {EARLY_STOP: EARLY_STOPPED, FAILURE: FAILED, DIVERGED: FAILED}.get(self.reason, FINISHED)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (StateChanged, Log, RunStarted, Previews, StepMetrics, Evaluation, CheckpointSaved, RunFinished)
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event written by ``Event.to_dict`` (extra keys such as the wall time are ignored)."""
+    cls = EVENT_TYPES[data["event"]]
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name in cls._bytes_fields:
+            value = tuple(base64.b64decode(s) for s in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
