@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
+MODEL_NAMES = ("tutorial",)  # the networks in engine.models.MODELS (a test keeps the two in step)
 
 
 class ConfigError(ValueError):
@@ -59,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"--threads must be 0 or more, got {self.threads}")
         if self.metrics_interval < 0:
             raise ConfigError(f"metrics_interval must be 0 or more, got {self.metrics_interval}")
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}")
         dev = self.device
         if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
             raise ConfigError(f"--device must be {DEVICE_HINT}, got {dev!r}")

@@ -10,10 +10,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import write_dataset  # noqa: E402
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains on real MNIST; needs the data (skipped when absent)")
-
-
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
     """Keep every test out of the user's cache and data directories."""

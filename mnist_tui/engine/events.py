@@ -145,8 +145,9 @@ class RunFinished(Event):
     final_accuracy: float | None
     best_accuracy: float | None
     best_iteration: int | None
-    elapsed: float
+    elapsed: float  # training seconds (pauses and loading excluded)
     device: str
+    bad_input: bool = False  # the run failed on input the user can fix (data, device, checkpoint, run dir)
 
     @property
     def state(self) -> str:

@@ -1,0 +1,169 @@
+"""The tutorial's own pipeline against the mnist-tui engine, side by side in one process.
+
+Both train the same `tutorial` network with Adam (lr 3e-4, weight decay 1e-3), batch 100, and a full
+test-set evaluation every 50 iterations. The tutorial pipeline is torchvision's MNIST dataset with
+ToTensor + Normalize through a DataLoader (per-image PIL work), evaluated in train mode with autograd on,
+as the tutorial does. The engine is `mnist_tui.engine.trainer.Trainer` as the app runs it.
+
+Each pipeline trains --steps iterations (default 300, half an epoch, 6 evaluations) after --warmup
+iterations, and the figures are scaled to one 600-step epoch with its 12 evaluations.
+
+    python benchmarks/bench_tutorial.py [--device cpu] [--steps 300] [--pipelines tutorial,engine]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mnist_tui.config import TrainConfig  # noqa: E402
+from mnist_tui.engine import data as data_mod  # noqa: E402
+from mnist_tui.engine import events as ev  # noqa: E402
+from mnist_tui.engine.device import device_name, resolve_device  # noqa: E402
+from mnist_tui.engine.models import TutorialNet  # noqa: E402
+from mnist_tui.engine.trainer import Trainer  # noqa: E402
+
+STEPS_PER_EPOCH = 600
+EVAL_EVERY = 50
+
+
+def tutorial_pipeline(raw_files: dict[str, Path], device: torch.device, steps: int, warmup: int) -> dict:
+    """The tutorial's loop as written: DataLoader over PIL images, train-mode evaluation with autograd."""
+    import torchvision
+    from torchvision import transforms
+
+    root = Path(tempfile.mkdtemp(prefix="bench-mnist-"))
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for key, path in raw_files.items():
+        os.symlink(path, raw / path.name)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    train_set = torchvision.datasets.MNIST(root, train=True, transform=transform, download=False)
+    test_set = torchvision.datasets.MNIST(root, train=False, transform=transform, download=False)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=100, shuffle=True)
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=100, shuffle=False)
+
+    torch.manual_seed(0)
+    model = TutorialNet().to(device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4, weight_decay=1e-3)
+    eval_seconds = 0.0
+    accuracy = float("nan")
+    iteration = 0
+    start = None
+    while iteration < warmup + steps:
+        for images, labels in train_loader:
+            if iteration == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            images, labels = images.to(device), labels.to(device)
+            outputs = model(images)
+            loss = criterion(outputs, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            iteration += 1
+            if iteration % EVAL_EVERY == 0:
+                t = time.perf_counter()
+                correct = total = 0
+                for images, labels in test_loader:  # the tutorial evaluates in train mode, autograd on
+                    images, labels = images.to(device), labels.to(device)
+                    outputs = model(images)
+                    _, predicted = torch.max(outputs.data, 1)
+                    total += labels.size(0)
+                    correct += (predicted == labels).sum().item()
+                accuracy = correct / total
+                if iteration > warmup:
+                    eval_seconds += time.perf_counter() - t
+            if iteration >= warmup + steps:
+                break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    return summarise("tutorial pipeline", steps, wall, eval_seconds, accuracy, device)
+
+
+def engine_pipeline(dataset: str, data_dir: str | None, device: torch.device, steps: int, warmup: int) -> dict:
+    cfg = TrainConfig(
+        dataset=dataset,
+        data_dir=data_dir,
+        device=str(device),
+        max_steps=warmup + steps,
+        run_dir=tempfile.mkdtemp(prefix="bench-run-"),
+        metrics_interval=0.25,
+    )
+    start = None
+    eval_seconds = 0.0
+    accuracy = float("nan")
+    for event in Trainer(cfg).run():
+        if isinstance(event, ev.StepMetrics) and start is None and event.iteration >= warmup:
+            start, start_iteration = time.perf_counter(), event.iteration
+        elif isinstance(event, ev.Evaluation):
+            accuracy = event.test_accuracy
+            if start is not None and event.iteration <= warmup + steps:
+                eval_seconds += event.seconds
+        elif isinstance(event, ev.RunFinished):
+            end_iteration = event.iteration
+            if event.reason != ev.COMPLETED:
+                raise SystemExit(f"engine run ended with {event.reason}: {event.message}")
+    wall = time.perf_counter() - start
+    # The final stop evaluation is outside the timed window only when it is not a scheduled one.
+    return summarise("mnist-tui engine", end_iteration - start_iteration, wall, eval_seconds, accuracy, device)
+
+
+def summarise(name: str, steps: int, wall: float, eval_seconds: float, accuracy: float, device) -> dict:
+    train_seconds = wall - eval_seconds
+    evals = steps / EVAL_EVERY
+    per_eval = eval_seconds / evals if evals else float("nan")
+    epoch = train_seconds / steps * STEPS_PER_EPOCH + per_eval * (STEPS_PER_EPOCH / EVAL_EVERY)
+    return {
+        "pipeline": name,
+        "images/s": steps * 100 / train_seconds,
+        "s/eval": per_eval,
+        "s/epoch": epoch,
+        "accuracy": accuracy,
+        "device": str(device),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=300, help="timed iterations per pipeline (default 300)")
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--pipelines", default="tutorial,engine")
+    p.add_argument("--data-dir")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    resolved = data_mod.resolve("mnist", args.data_dir, log=lambda m: None)
+    print(f"device: {device} ({device_name(device)}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    rows = []
+    for name in args.pipelines.split(","):
+        if name == "tutorial":
+            rows.append(tutorial_pipeline(resolved.files, device, args.steps, args.warmup))
+        elif name == "engine":
+            rows.append(engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup))
+        print(f"  done: {rows[-1]['pipeline']}", flush=True)
+    base = rows[0]["s/epoch"]
+    print()
+    print(f"{'pipeline':<20} {'images/s':>10} {'s/eval':>8} {'s/epoch':>9} {'speed-up':>9} {'accuracy':>9}  device")
+    for r in rows:
+        print(
+            f"{r['pipeline']:<20} {r['images/s']:>10,.0f} {r['s/eval']:>8.2f} {r['s/epoch']:>9.1f} "
+            f"{base / r['s/epoch']:>8.2f}x {r['accuracy']:>9.2%}  {r['device']}"
+        )
+    print(f"\n(s/epoch = 600 training steps + 12 full test-set evaluations, from {args.steps} timed steps)")
+
+
+if __name__ == "__main__":
+    main()

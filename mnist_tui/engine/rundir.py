@@ -1,0 +1,171 @@
+"""The run directory: what every run leaves behind, and what reopening or resuming a run reads.
+
+    config.json        the resolved TrainConfig
+    metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
+    summary.json       written when the run ends: status, reason, accuracies, where it got to
+    checkpoints/       last.pt and best.pt (see checkpoints.py)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config import TrainConfig
+from .errors import InputError
+from .events import Event, RunFinished, event_from_dict
+
+
+class RunDirError(InputError):
+    """The run directory cannot be created, written or read."""
+
+
+def runs_root() -> Path:
+    """Where runs go by default: $MNIST_TUI_DATA_DIR/runs, else the user data directory."""
+    env = os.environ.get("MNIST_TUI_DATA_DIR")
+    if env:
+        return Path(env) / "runs"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mnist-tui")) / "runs"
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
+    base = runs_root() / f"{stamp}-{name}-{config.model}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class RunDirectory:
+    CONFIG = "config.json"
+    METRICS = "metrics.jsonl"
+    SUMMARY = "summary.json"
+
+    def __init__(self, path: str | os.PathLike, *, time_offset: float = 0.0) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.checkpoints = self.path / "checkpoints"
+        self._t0 = time.monotonic() - time_offset
+        self._metrics = None
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    def create(self) -> "RunDirectory":
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
+        return self
+
+    def write_config(self, config: TrainConfig) -> None:
+        self._write_json(self.CONFIG, config.to_dict())
+
+    def read_config(self) -> TrainConfig:
+        data = self._read_json(self.CONFIG)
+        try:
+            return TrainConfig.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise RunDirError(f"{self.path / self.CONFIG}: not a valid run config ({exc})") from None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def record(self, event: Event) -> None:
+        """Append one event to metrics.jsonl (with its wall time) and flush it."""
+        if self._metrics is None:
+            try:
+                self._metrics = open(self.path / self.METRICS, "a", encoding="utf-8")
+            except OSError as exc:
+                raise RunDirError(f"{self.path / self.METRICS}: cannot write ({exc.strerror or exc})") from None
+        line = {"t": round(self.elapsed(), 4), **event.to_dict()}
+        self._metrics.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._metrics.flush()
+
+    def write_summary(self, finished: RunFinished, **extra: Any) -> None:
+        summary = {
+            "status": finished.state,
+            "reason": finished.reason,
+            "message": finished.message,
+            "final_accuracy": finished.final_accuracy,
+            "best_accuracy": finished.best_accuracy,
+            "best_iteration": finished.best_iteration,
+            "iteration": finished.iteration,
+            "epoch": finished.epoch,
+            "wall_seconds": round(self.elapsed(), 3),
+            "train_seconds": round(finished.elapsed, 3),
+            "device": finished.device,
+            **extra,
+        }
+        self._write_json(self.SUMMARY, summary)
+
+    def read_summary(self) -> dict[str, Any] | None:
+        if not (self.path / self.SUMMARY).exists():
+            return None
+        return self._read_json(self.SUMMARY)
+
+    def read_events(self) -> Iterator[Event]:
+        """The events of metrics.jsonl in order (a torn last line, from a crash, is skipped)."""
+        path = self.path / self.METRICS
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    yield event_from_dict(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue
+
+    def last_time(self) -> float:
+        """The wall time the run had reached, so a resumed run continues its clock."""
+        path = self.path / self.METRICS
+        if not path.exists():
+            return 0.0
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 65536))
+            tail = f.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(tail):
+            try:
+                return float(json.loads(line)["t"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return 0.0
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        path = self.path / name
+        tmp = path.with_name(f".{name}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+    def _read_json(self, name: str) -> dict[str, Any]:
+        path = self.path / name
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(f"{path}: missing; is {self.path} a mnist-tui run directory?") from None
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{path}: cannot read ({exc})") from None

