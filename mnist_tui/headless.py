@@ -131,7 +131,7 @@ def show(events: Iterable[Event], console: Console, *, err_console: Console | No
         err_console.print("mnist-tui: error: the run ended without a result")
         return 1
     if finished.reason == "failed":
-        err_console.print(f"mnist-tui: error: {finished.message}", markup=False, highlight=False)
+        err_console.print(f"mnist-tui: error: {finished.message}", markup=False, highlight=False, soft_wrap=True)
         return exit_code(finished)
     console.print(summary_table(finished, started))
     return exit_code(finished)

@@ -7,7 +7,10 @@ import platform
 import torch
 
 
-class DeviceError(RuntimeError):
+from .errors import InputError
+
+
+class DeviceError(InputError):
     """The requested device is not available here."""
 
 
