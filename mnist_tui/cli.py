@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import DEVICE_HINT, MODEL_NAMES, ConfigError, TrainConfig
+from .config import DEVICE_HINT, MODEL_NAMES, ConfigError, EarlyStoppingConfig, TrainConfig
 
 DEFAULTS = TrainConfig()
 
@@ -72,13 +72,55 @@ def train_parser() -> ArgumentParser:
     g.add_argument("--lr", type=_float, default=DEFAULTS.lr, help="Adam learning rate (default: %(default)s)")
     g.add_argument("--weight-decay", type=_float, default=DEFAULTS.weight_decay, help="default: %(default)s")
     g.add_argument(
-        "--eval-every", type=_int, default=DEFAULTS.eval_every, help="test-set evaluation every N iterations (default: %(default)s)"
+        "--eval-every",
+        type=_int,
+        default=DEFAULTS.eval_every,
+        help="test-set evaluation every N iterations (default: %(default)s)",
     )
     g.add_argument("--eval-batch-size", type=_int, default=DEFAULTS.eval_batch_size, help="0: pick for the device")
     g.add_argument("--max-steps", type=_int, help="stop after this many iterations")
     g.add_argument("--seed", type=_int, default=DEFAULTS.seed, help="default: %(default)s")
     g.add_argument("--device", default=DEFAULTS.device, help=f"{DEVICE_HINT} (default: %(default)s)")
     g.add_argument("--threads", type=_int, default=DEFAULTS.threads, help="CPU threads for torch (0: torch's default)")
+    e = p.add_argument_group("early stopping and learning rate (defaults: see README)")
+    es = DEFAULTS.early_stopping
+    e.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        default=es.enabled,
+        help="stop when the monitored metric stops improving (default: on)",
+    )
+    e.add_argument("--monitor", default=es.monitor, help="accuracy (percent) or loss (default: %(default)s)")
+    e.add_argument(
+        "--patience",
+        type=_int,
+        default=es.patience,
+        help="evaluations without improvement before stopping (default: %(default)s)",
+    )
+    e.add_argument(
+        "--min-delta",
+        type=_float,
+        default=es.min_delta,
+        help="smallest improvement that counts, in percentage points or loss (default: %(default)s)",
+    )
+    e.add_argument(
+        "--warmup-evals",
+        type=_int,
+        default=es.warmup_evals,
+        help="no stop before this many evaluations (default: %(default)s)",
+    )
+    e.add_argument(
+        "--restore-best",
+        action=argparse.BooleanOptionalAction,
+        default=es.restore_best,
+        help="end the run with the best weights seen (default: on)",
+    )
+    e.add_argument(
+        "--lr-plateau",
+        action="store_true",
+        help=f"cut the lr by {DEFAULTS.plateau_factor} after --plateau-patience evaluations without improvement",
+    )
+    e.add_argument("--plateau-patience", type=_int, default=DEFAULTS.plateau_patience, help="default: %(default)s")
     r = p.add_argument_group("runs")
     r.add_argument("--run-dir", help="where to write this run (default: a new folder under the user data directory)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -112,6 +154,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             device=args.device,
             threads=args.threads,
             run_dir=args.run_dir,
+            early_stopping=EarlyStoppingConfig(
+                enabled=args.early_stopping,
+                monitor=args.monitor,
+                patience=args.patience,
+                min_delta=args.min_delta,
+                warmup_evals=args.warmup_evals,
+                restore_best=args.restore_best,
+            ),
+            lr_plateau=args.lr_plateau,
+            plateau_patience=args.plateau_patience,
         )
     except ConfigError as exc:
         fail(str(exc))

