@@ -10,12 +10,21 @@ A bad value gets one line naming the problem and exit code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from . import __version__
-from .config import DEVICE_HINT, MODEL_NAMES, ConfigError, EarlyStoppingConfig, TrainConfig
+from .config import (
+    DEVICE_HINT,
+    MODEL_NAMES,
+    MONITORS,
+    PRESET_NOTES,
+    PRESETS,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    preset_config,
+)
 
 DEFAULTS = TrainConfig()
 
@@ -57,70 +66,68 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+ES_FIELDS = ("early_stopping", "monitor", "patience", "min_delta", "warmup_evals", "restore_best")
+
+
 def train_parser() -> ArgumentParser:
+    d, es = DEFAULTS, DEFAULTS.early_stopping
+    presets = "\n".join(f"  {name:<9} {note}" for name, note in PRESET_NOTES.items())
     p = ArgumentParser(
         prog="mnist-tui",
         description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
-        epilog="Other commands: 'mnist-tui data --help'. Defaults are the tutorial recipe.",
+        epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
+        "Other commands: 'mnist-tui data --help'. Defaults are the tutorial recipe.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
     p.add_argument("--version", action="version", version=f"mnist-tui {__version__}")
+    p.add_argument("--preset", default="tutorial", help=f"{' | '.join(PRESETS)} (default: tutorial)")
     _data_options(p)
-    g = p.add_argument_group("training")
-    g.add_argument("--model", default=DEFAULTS.model, help=f"{' | '.join(MODEL_NAMES)} (default: %(default)s)")
-    g.add_argument("--epochs", type=_int, default=DEFAULTS.epochs, help="passes over the data (default: %(default)s)")
-    g.add_argument("--batch-size", type=_int, default=DEFAULTS.batch_size, help="default: %(default)s")
-    g.add_argument("--lr", type=_float, default=DEFAULTS.lr, help="Adam learning rate (default: %(default)s)")
-    g.add_argument("--weight-decay", type=_float, default=DEFAULTS.weight_decay, help="default: %(default)s")
+    g = p.add_argument_group("training (defaults: the tutorial preset)")
+    g.add_argument("--model", help=f"{' | '.join(MODEL_NAMES)} (default: {d.model})")
+    g.add_argument("--epochs", type=_int, help=f"passes over the data (default: {d.epochs})")
+    g.add_argument("--batch-size", type=_int, help=f"default: {d.batch_size}")
+    g.add_argument("--lr", type=_float, help=f"Adam learning rate, the peak with onecycle (default: {d.lr})")
+    g.add_argument("--weight-decay", type=_float, help=f"default: {d.weight_decay}")
+    g.add_argument("--schedule", help=f"{' | '.join(SCHEDULES)} (default: {d.schedule})")
+    g.add_argument("--label-smoothing", type=_float, help=f"default: {d.label_smoothing}")
     g.add_argument(
-        "--eval-every",
-        type=_int,
-        default=DEFAULTS.eval_every,
-        help="test-set evaluation every N iterations (default: %(default)s)",
+        "--eval-every", type=_int, help=f"full test-set evaluation every N iterations (default: {d.eval_every})"
     )
-    g.add_argument("--eval-batch-size", type=_int, default=DEFAULTS.eval_batch_size, help="0: pick for the device")
+    g.add_argument("--eval-batch-size", type=_int, help="0: pick one for the device")
     g.add_argument("--max-steps", type=_int, help="stop after this many iterations")
-    g.add_argument("--seed", type=_int, default=DEFAULTS.seed, help="default: %(default)s")
-    g.add_argument("--device", default=DEFAULTS.device, help=f"{DEVICE_HINT} (default: %(default)s)")
-    g.add_argument("--threads", type=_int, default=DEFAULTS.threads, help="CPU threads for torch (0: torch's default)")
-    e = p.add_argument_group("early stopping and learning rate (defaults: see README)")
-    es = DEFAULTS.early_stopping
+    g.add_argument("--seed", type=_int, help=f"default: {d.seed}")
+    g.add_argument("--device", help=f"{DEVICE_HINT} (default: {d.device})")
+    g.add_argument("--threads", type=_int, help="CPU threads for torch (default: 0, torch's choice)")
+    e = p.add_argument_group("early stopping and learning rate")
     e.add_argument(
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
-        default=es.enabled,
         help="stop when the monitored metric stops improving (default: on)",
     )
-    e.add_argument("--monitor", default=es.monitor, help="accuracy (percent) or loss (default: %(default)s)")
     e.add_argument(
-        "--patience",
-        type=_int,
-        default=es.patience,
-        help="evaluations without improvement before stopping (default: %(default)s)",
+        "--monitor", help=f"{' | '.join(MONITORS)}: test accuracy in percent, or test loss (default: {es.monitor})"
     )
     e.add_argument(
-        "--min-delta",
-        type=_float,
-        default=es.min_delta,
-        help="smallest improvement that counts, in percentage points or loss (default: %(default)s)",
+        "--patience", type=_int, help=f"evaluations without improvement before a stop (default: {es.patience})"
     )
     e.add_argument(
-        "--warmup-evals",
-        type=_int,
-        default=es.warmup_evals,
-        help="no stop before this many evaluations (default: %(default)s)",
+        "--min-delta", type=_float, help=f"smallest gain that counts, in points or loss (default: {es.min_delta})"
+    )
+    e.add_argument(
+        "--warmup-evals", type=_int, help=f"no stop before this many evaluations (default: {es.warmup_evals})"
     )
     e.add_argument(
         "--restore-best",
         action=argparse.BooleanOptionalAction,
-        default=es.restore_best,
         help="end the run with the best weights seen (default: on)",
     )
     e.add_argument(
         "--lr-plateau",
         action="store_true",
-        help=f"cut the lr by {DEFAULTS.plateau_factor} after --plateau-patience evaluations without improvement",
+        help=f"multiply the lr by {d.plateau_factor} after --plateau-patience evaluations without improvement",
     )
-    e.add_argument("--plateau-patience", type=_int, default=DEFAULTS.plateau_patience, help="default: %(default)s")
+    e.add_argument("--plateau-patience", type=_int, help=f"default: {d.plateau_patience}")
     r = p.add_argument_group("runs")
     r.add_argument("--run-dir", help="where to write this run (default: a new folder under the user data directory)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -136,35 +143,16 @@ def data_parser() -> ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
-        fail(f"--data-dir {args.data_dir}: no such directory")
+    given = dict(vars(args))
+    for key in ("preset", "resume", "headless"):
+        given.pop(key, None)
+    if given.get("data_dir") is not None:
+        if not Path(given["data_dir"]).expanduser().is_dir():
+            fail(f"--data-dir {given['data_dir']}: no such directory")
+        given["data_dir"] = str(Path(given["data_dir"]).expanduser())
+    es = {("enabled" if k == "early_stopping" else k): given.pop(k) for k in ES_FIELDS if k in given}
     try:
-        return TrainConfig(
-            dataset=args.dataset,
-            data_dir=str(Path(args.data_dir).expanduser()) if args.data_dir else None,
-            model=args.model,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            eval_every=args.eval_every,
-            eval_batch_size=args.eval_batch_size,
-            max_steps=args.max_steps,
-            seed=args.seed,
-            device=args.device,
-            threads=args.threads,
-            run_dir=args.run_dir,
-            early_stopping=EarlyStoppingConfig(
-                enabled=args.early_stopping,
-                monitor=args.monitor,
-                patience=args.patience,
-                min_delta=args.min_delta,
-                warmup_evals=args.warmup_evals,
-                restore_best=args.restore_best,
-            ),
-            lr_plateau=args.lr_plateau,
-            plateau_patience=args.plateau_patience,
-        )
+        return preset_config(args.preset, early_stopping=es, **given)
     except ConfigError as exc:
         fail(str(exc))
 
@@ -175,15 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         return data_command(data_parser().parse_args(argv[1:]))
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
-    if args.resume and not Path(args.resume).expanduser().is_dir():
-        fail(f"--resume {args.resume}: no such run directory")
-    if args.headless or not sys.stdout.isatty():
+    resume = getattr(args, "resume", None)
+    if resume and not Path(resume).expanduser().is_dir():
+        fail(f"--resume {resume}: no such run directory")
+    if getattr(args, "headless", False) or not sys.stdout.isatty():
         from .headless import run_headless
 
-        return run_headless(config, resume=args.resume)
+        return run_headless(config, resume=resume)
     from .ui.app import run_app
 
-    return run_app(config, resume=args.resume)
+    return run_app(config, resume=resume)
 
 
 def data_command(args: argparse.Namespace) -> int:

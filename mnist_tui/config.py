@@ -14,6 +14,7 @@ DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
 MODEL_NAMES = ("tutorial",)  # the networks in engine.models.MODELS (a test keeps the two in step)
 
 
+SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
 MONITORS = ("accuracy", "loss")  # test accuracy (higher is better, in percent) or test loss (lower is better)
 
 
@@ -59,6 +60,7 @@ class EarlyStoppingConfig:
 class TrainConfig:
     """Everything that decides what a run computes. Defaults are the tutorial recipe."""
 
+    preset: str = "tutorial"  # the preset this config started from (see PRESETS)
     dataset: str = "mnist"  # mnist | fashion-mnist | kmnist, or a directory holding the four IDX files
     data_dir: str | None = None  # where to look first for the data set files (--data-dir)
     model: str = "tutorial"  # a name from engine.models.MODELS
@@ -66,6 +68,8 @@ class TrainConfig:
     batch_size: int = 100  # training images per optimizer step
     lr: float = 3e-4  # Adam learning rate
     weight_decay: float = 1e-3  # Adam L2 weight decay
+    schedule: str = "constant"  # constant lr, or onecycle: warm up to lr, then anneal over the whole run
+    label_smoothing: float = 0.0  # cross-entropy label smoothing while training
     eval_every: int = 50  # evaluate on the full test set every N iterations (and at each epoch end)
     eval_batch_size: int = 0  # images per evaluation forward pass; 0 picks one for the device
     max_steps: int | None = None  # stop after this many iterations in all (None: run all epochs)
@@ -104,6 +108,14 @@ class TrainConfig:
             raise ConfigError(f"--plateau-factor must be between 0 and 1, got {self.plateau_factor}")
         if self.metrics_interval < 0:
             raise ConfigError(f"metrics_interval must be 0 or more, got {self.metrics_interval}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.lr_plateau and self.schedule != "constant":
+            raise ConfigError(f"--lr-plateau works with the constant schedule, not with --schedule {self.schedule}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be at least 0 and below 1, got {self.label_smoothing}")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.model not in MODEL_NAMES:
             raise ConfigError(f"--model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}")
         dev = self.device
@@ -123,3 +135,23 @@ class TrainConfig:
         if isinstance(values.get("early_stopping"), dict):
             values["early_stopping"] = EarlyStoppingConfig(**values["early_stopping"])
         return cls(**values)
+
+
+# Presets: named starting points; any option given on the command line overrides them.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tutorial": {},  # the tutorial recipe: the defaults above
+}
+PRESET_NOTES: dict[str, str] = {
+    "tutorial": "the tutorial's network and recipe: about 99.1% after 10 epochs (~4 min on 2 CPU cores)",
+}
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """The config of a preset, with ``overrides`` (early_stopping may be a dict of its own overrides)."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    values: dict[str, Any] = {**PRESETS[name], "preset": name}
+    es = {**values.pop("early_stopping", {}), **overrides.pop("early_stopping", {})}
+    values.update(overrides)
+    values["early_stopping"] = EarlyStoppingConfig(**es)
+    return TrainConfig(**values)

@@ -7,7 +7,6 @@ gracefully (evaluate, save, write the summary with reason ``interrupted``); a se
 from __future__ import annotations
 
 import signal
-import sys
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
@@ -92,9 +91,6 @@ def show(events: Iterable[Event], console: Console, *, err_console: Console | No
     total_task = epoch_task = None
     started: RunStarted | None = None
     finished: RunFinished | None = None
-    last_eval: Evaluation | None = None
-    loss = float("nan")
-    ips = 0.0
     with progress:
         for event in events:
             if isinstance(event, Log):
@@ -118,7 +114,6 @@ def show(events: Iterable[Event], console: Console, *, err_console: Console | No
                     epoch_task, completed=event.epoch_step, description=f"epoch {event.epoch}/{started.config['epochs']}"
                 )
             elif isinstance(event, Evaluation):
-                last_eval = event
                 progress.console.print(
                     f"iter {event.iteration:>6}  epoch {event.epoch:>3}  test loss {event.test_loss:.4f}  "
                     f"accuracy {event.test_accuracy:.2%}  (best {event.best_accuracy:.2%})"

@@ -170,6 +170,15 @@ class Trainer:
         es = cfg.early_stopping
         self.plateau = Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self.steps_per_epoch = math.ceil(len(arrays.train_labels) / cfg.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.scheduler = None
+        if cfg.schedule == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=cfg.lr, total_steps=self.total_steps
+            )
         if checkpoint is not None:
             self._restore(checkpoint)
             yield from self._emit(Log(f"resumed from {run_dir.last_checkpoint} at iteration {self.state.iteration}"))
@@ -178,10 +187,6 @@ class Trainer:
         self.train_y = arrays.train_labels.to(device)
         self.test_x = normalise(arrays.test_images.to(device)).contiguous(memory_format=layout)
         self.test_y = arrays.test_labels.to(device)
-        self.steps_per_epoch = math.ceil(len(self.train_y) / cfg.batch_size)
-        self.total_steps = cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps is not None:
-            self.total_steps = min(self.total_steps, cfg.max_steps)
         self.eval_batch = cfg.eval_batch_size or (10_000 if device.type != "cpu" else 1_000)  # measured on CPU
 
         yield from self._emit(
@@ -218,7 +223,7 @@ class Trainer:
     def _loop(self) -> Iterator[Event]:
         cfg, state, control = self.config, self.state, self.control
         model, optimizer = self.model, self.optimizer
-        batch = cfg.batch_size
+        batch, smoothing = cfg.batch_size, cfg.label_smoothing
         self.losses = torch.empty(LOSS_BUFFER, device=self.device)
         self.n_losses = 0
         self.window_start, self.window_images = time.monotonic(), 0
@@ -240,10 +245,12 @@ class Trainer:
                     yield from self._apply_lr_changes()
 
                 idx = state.perm[state.epoch_step * batch : (state.epoch_step + 1) * batch]
-                loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx])
+                loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx], label_smoothing=smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if self.scheduler is not None and self.scheduler.last_epoch < self.total_steps:
+                    self.scheduler.step()
                 self.losses[self.n_losses] = loss.detach()  # no host sync here
                 self.n_losses += 1
                 self.window_images += len(idx)
@@ -425,6 +432,9 @@ class Trainer:
             lr = value if kind == "lr" else lr * value
         self._set_lr(lr)
         yield from self._emit(SettingsChanged(self.state.iteration, {"lr": lr}))
+        if self.scheduler is not None:
+            self.scheduler = None  # the user's lr holds from now on
+            yield from self._emit(Log(f"the {self.config.schedule} schedule is off: the lr stays at {lr:g}"))
 
     # --- checkpoints and the end --------------------------------------------------------------------------
     def _save(self, tag: str) -> Iterator[Event]:
@@ -447,6 +457,7 @@ class Trainer:
             "loop": loop,
             "early_stopping": self.stopper.state_dict(),
             "plateau": None if self.plateau is None else self.plateau.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
         }
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
@@ -462,6 +473,11 @@ class Trainer:
         self.state = LoopState(**loop)
         self.state.perm = None if perm is None else perm.to(self.device)
         self.stopper.load_state_dict(checkpoint["early_stopping"])
+        if self.scheduler is not None:
+            if checkpoint.get("scheduler"):
+                self.scheduler.load_state_dict(checkpoint["scheduler"])
+            else:  # the user had set the lr by hand: the schedule stayed off
+                self.scheduler = None
         if self.plateau is not None and checkpoint.get("plateau"):
             self.plateau.load_state_dict(checkpoint["plateau"])
         best = self.run_dir.best_checkpoint
