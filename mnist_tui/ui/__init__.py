@@ -1,0 +1,1 @@
+"""The Textual interface: renders what the engine reports and sends it commands (see DESIGN.md)."""

@@ -1,0 +1,499 @@
+"""The live training screen.
+
+``MnistApp`` composes the widgets, runs the event source in one thread worker, routes each event to the
+widgets that show it, and sends the user's commands to the trainer through ``Control``. Device statistics
+are read in a second thread worker about once a second. torch is not imported here: the real event source
+imports the trainer inside the worker, so the first frame appears at once and shows the loading progress.
+
+    from mnist_tui.config import TrainConfig
+    from mnist_tui.ui.app import run_app
+    run_app(TrainConfig(max_steps=300))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import singledispatchmethod
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from ..config import TrainConfig
+from ..engine import events as ev
+from ..engine.control import Control
+from ..engine.devstats import DeviceStats, read_device_stats
+from .messages import DeviceStatsRead, EngineEvent
+from .screens import HelpScreen, QuitScreen
+from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
+
+EventSource = Callable[[Control], Iterable[ev.Event]]
+StatsReader = Callable[[str], DeviceStats]
+Clock = Callable[[], float]
+
+
+class MnistApp(App[None]):
+    """Shows one run as it happens and steers it."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mnist-tui"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-normal"), (170, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (34, "-medium"), (50, "-tall")]
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("p,space", "pause", "Pause", tooltip="Pause the run after this step"),
+        Binding("p,space", "resume", "Resume", tooltip="Resume the paused run"),
+        Binding("s", "stop", "Stop", tooltip="Finish the step, evaluate, save and end the run"),
+        Binding("c", "checkpoint", "Checkpoint", tooltip="Save a checkpoint now"),
+        Binding("d", "toggle_digits", "Digits", tooltip="Training digits or predictions"),
+        Binding("S", "screenshot", "Screenshot", tooltip="Save an SVG screenshot into the run directory"),
+        Binding("question_mark", "help", "Help", tooltip="Keys and panels"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks while the run is active)"),
+    ]
+
+    run_state: reactive[str] = reactive(ev.STARTING, bindings=True, init=False)
+    digits_view: reactive[str] = reactive("train", bindings=True, init=False)  # "train" | "predictions"
+
+    def __init__(
+        self,
+        event_source: EventSource,
+        *,
+        control: Control | None = None,
+        stats_reader: StatsReader | None = None,
+        run_dir: str | None = None,
+        stats_interval: float = 1.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.event_source = event_source
+        self.control = control or Control()
+        self.stats_reader: StatsReader = stats_reader or read_device_stats
+        self.stats_interval = stats_interval
+        self.clock = clock  # only for the "starting/loading for N s" counter; tests pin it
+        self._started_at = 0.0
+        self._waiting_timer: Timer | None = None
+        self.run_dir = run_dir
+        self.run_started: ev.RunStarted | None = None
+        self.finished: ev.RunFinished | None = None
+        self.iteration = 0
+        self.quitting = False  # the user asked to quit: exit once the trainer worker is done
+        self.trainer_done = False
+        self.screenshots: list[str] = []
+        self._batch_size: int | None = None
+        self._run_summary = ""
+        self._user_chose_digits = False
+        self._checkpoint_requested = False
+        self._stats_stop = threading.Event()
+        self._stats_worker: Worker | None = None
+        self._trainer_worker: Worker | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # Layout ----------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        # The app keeps its widgets: a modal screen on top must not hide them from the routing below.
+        self.status = StatusPanel(id="status")
+        self.loss_chart = LossChart(id="loss-chart")
+        self.accuracy_chart = AccuracyChart(id="accuracy-chart")
+        self.run_log = RunLog(id="run-log")
+        self.train_digits = TrainDigits(id="train-digits")
+        self.predictions = PredictionStrip(id="predictions")
+        self.device_panel = DevicePanel(id="device")
+        self.body = Vertical(id="body", classes="-loading")
+        self.digits = Horizontal(id="digits", classes="-show-train")
+        yield self.status
+        with self.body:
+            with Horizontal(id="charts"):
+                yield self.loss_chart
+                yield self.accuracy_chart
+            yield self.run_log
+            with Horizontal(id="bottom"):
+                with self.digits:
+                    yield self.train_digits
+                    yield self.predictions
+                yield self.device_panel
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._started_at = self.clock()
+        self._set_state(ev.STARTING, "starting: importing PyTorch and the trainer…")
+        self._tick_waiting()
+        self._waiting_timer = self.set_interval(1.0, self._tick_waiting)
+        self._trainer_worker = self.run_worker(
+            self._train, thread=True, name="trainer", group="trainer", exit_on_error=False
+        )
+
+    def on_unmount(self) -> None:
+        # However the app ends, let the trainer finish cleanly (it saves and writes its summary) and stop
+        # reading device statistics, so no worker thread outlives the app.
+        self._stats_stop.set()
+        if not self.trainer_done:
+            self.control.stop(ev.INTERRUPTED)
+
+    def _tick_waiting(self) -> None:
+        """While torch and the data load, count the seconds so the screen visibly lives."""
+        if self.run_started is None and self.finished is None:
+            self.status.set_waited(self.clock() - self._started_at)
+        elif self._waiting_timer is not None:
+            self._waiting_timer.stop()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_bindings)  # d applies only while one digit panel shows at a time
+
+    # Workers (threads) -----------------------------------------------------------------------------------
+    def _train(self) -> None:
+        """The training worker: iterate the event source and post every event to the app, in order."""
+        finished = False
+        try:
+            for event in self.event_source(self.control):
+                finished = finished or isinstance(event, ev.RunFinished)
+                self.post_message(EngineEvent(event))
+        except Exception as exc:  # noqa: BLE001 - a crash shows as a failed run, never kills the app
+            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.post_message(EngineEvent(self._failure(message)))
+            finished = True
+        if not finished:
+            self.post_message(EngineEvent(self._failure("the trainer ended without reporting a result")))
+
+    def _failure(self, message: str) -> ev.RunFinished:
+        return ev.RunFinished(
+            reason=ev.FAILURE,
+            message=message,
+            iteration=-1,  # unknown here: the app keeps what it last showed
+            epoch=-1,
+            final_accuracy=None,
+            best_accuracy=None,
+            best_iteration=None,
+            elapsed=-1.0,
+            device="",
+        )
+
+    def _poll_stats(self, device: str) -> None:
+        """The stats worker: read device statistics about once a second, off the UI thread."""
+        while True:
+            try:
+                stats = self.stats_reader(device)
+            except Exception:  # noqa: BLE001 - a reader that fails shows N/A everywhere
+                stats = DeviceStats()
+            self.post_message(DeviceStatsRead(device, stats))
+            if self._stats_stop.wait(self.stats_interval):
+                return
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._trainer_worker or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            return
+        self.trainer_done = True
+        if not self.is_running:
+            return
+        if event.state == WorkerState.ERROR and self.finished is None:
+            self._route(self._failure(f"trainer worker failed: {event.worker.error}"))
+        self.refresh_bindings()
+        if self.quitting:
+            self.exit(return_code=self.exit_code)
+
+    # Routing: each engine event to the widgets that show it -------------------------------------------
+    def on_engine_event(self, message: EngineEvent) -> None:
+        if self.is_running:  # events still queued while the app shuts down are dropped
+            self._route(message.event)
+
+    def on_device_stats_read(self, message: DeviceStatsRead) -> None:
+        if self.is_running:
+            self.device_panel.set_stats(message.stats)
+
+    @singledispatchmethod
+    def _route(self, event: ev.Event) -> None:
+        """Events this screen does not show are ignored."""
+
+    @_route.register
+    def _(self, event: ev.StateChanged) -> None:
+        if self.finished is not None:
+            return
+        if self.quitting and event.state in (ev.RUNNING, ev.PAUSED):
+            return  # keep showing "stopping" until the trainer winds down
+        message = self._run_summary if event.state == ev.RUNNING and self._run_summary else event.message
+        self._set_state(event.state, message)
+
+    @_route.register
+    def _(self, event: ev.Log) -> None:
+        self.run_log.add(event.message, event.level)
+        if self.run_started is None:
+            self.status.set_message(event.message)
+        if event.level in ("warning", "error"):
+            self.notify(event.message, severity="warning" if event.level == "warning" else "error")
+
+    @_route.register
+    def _(self, event: ev.RunStarted) -> None:
+        self.run_started = event
+        self.run_dir = event.run_dir
+        self._batch_size = int(event.config.get("batch_size") or 0) or None
+        self.iteration = event.start_iteration
+        shape = {
+            "steps_per_epoch": event.steps_per_epoch,
+            "total_steps": event.total_steps,
+            "start_iteration": event.start_iteration,
+        }
+        self.status.set_run(**shape)
+        self.loss_chart.set_run(**shape)
+        self.accuracy_chart.set_run(**shape)
+        self.device_panel.set_device(event.device, event.device_name, event.torch_version, event.cuda_version)
+        self.train_digits.set_class_names(event.class_names)
+        self.predictions.set_class_names(event.class_names)
+        self._run_summary = (
+            f"{event.dataset} from {event.data_source} · {event.train_size:,} train / {event.test_size:,} test"
+            f" · {event.model_parameters:,} parameters · {event.run_dir}"
+        )
+        log = self.run_log
+        log.add(f"run directory: {event.run_dir}")
+        if event.start_iteration:
+            log.add(f"resuming at iteration {event.start_iteration:,}")
+        self.body.remove_class("-loading")
+        self._start_stats(event.device)
+
+    @_route.register
+    def _(self, event: ev.Previews) -> None:
+        names = self.run_started.class_names if self.run_started else ()
+        self.train_digits.set_images(event.train_images, event.train_labels, names)
+        self.predictions.set_images(event.test_images, event.test_labels, names)
+        self.refresh_bindings()  # d now applies
+
+    @_route.register
+    def _(self, event: ev.StepMetrics) -> None:
+        self.iteration = event.iteration
+        self.loss_chart.add_losses(event.iteration, event.losses)
+        status = self.status
+        status.set_position(event.iteration, event.epoch)
+        status.set_elapsed(event.elapsed)
+        total = self.run_started.total_steps if self.run_started else None
+        self.device_panel.set_throughput(
+            event.images_per_second, None if total is None else total - event.iteration, self._batch_size
+        )
+
+    @_route.register
+    def _(self, event: ev.Evaluation) -> None:
+        self.loss_chart.add_test_loss(event.iteration, event.test_loss)
+        self.accuracy_chart.add_evaluation(
+            event.iteration, event.test_accuracy, event.best_accuracy, event.best_iteration
+        )
+        self.status.set_accuracy(event.test_accuracy, event.best_accuracy, event.best_iteration)
+        if event.preview_predictions:
+            self.predictions.set_predictions(event.preview_predictions, event.iteration)
+            if not self._user_chose_digits:
+                self.digits_view = "predictions"
+
+    @_route.register
+    def _(self, event: ev.CheckpointSaved) -> None:
+        self.run_log.add(f"saved {event.tag} checkpoint at iteration {event.iteration:,}: {event.path}")
+        if self._checkpoint_requested and event.tag == "last":
+            self._checkpoint_requested = False
+            self.notify(f"Checkpoint saved at iteration {event.iteration:,}", title="Saved")
+
+    @_route.register
+    def _(self, event: ev.RunFinished) -> None:
+        self.finished = event
+        status = self.status
+        if event.iteration >= 0:
+            self.iteration = event.iteration
+            status.set_position(event.iteration, event.epoch)
+        if event.elapsed >= 0:
+            status.set_elapsed(event.elapsed)
+        if event.best_accuracy is not None:
+            status.set_accuracy(event.final_accuracy, event.best_accuracy, event.best_iteration)
+        self.device_panel.set_throughput(None, 0, self._batch_size)
+        state = event.state
+        log = self.run_log
+        if state == ev.FAILED:
+            log.add(event.message, "error")
+            self.body.add_class("-failed")
+            self.notify(event.message, title="The run failed", severity="error", timeout=30)
+            message = f"{event.reason}: {event.message}"
+        else:
+            log.add(f"run ended ({event.reason}): {event.message}")
+            best = f" · best {100 * event.best_accuracy:.2f}%" if event.best_accuracy is not None else ""
+            weights = getattr(event, "weights", "last")
+            kept = f" · weights: {weights}" if weights and weights != "last" else ""
+            where = f" · {self.run_dir}" if self.run_dir else ""
+            message = f"{event.message}{best}{kept}{where} · q quits"
+            if not self.quitting:
+                self.notify(event.message, title="Run finished" if state == ev.FINISHED else "Early stop")
+        self._set_state(state, message)
+
+    # State ---------------------------------------------------------------------------------------------
+    def _set_state(self, state: str, message: str | None = None) -> None:
+        self.run_state = state
+        self.status.set_state(state, message)
+
+    @property
+    def run_active(self) -> bool:
+        return self.finished is None and not self.trainer_done
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.run_state == ev.FAILED else 0
+
+    def watch_digits_view(self, view: str) -> None:
+        digits = self.digits
+        digits.set_class(view == "train", "-show-train")
+        digits.set_class(view == "predictions", "-show-predictions")
+
+    def _start_stats(self, device: str) -> None:
+        if self._stats_worker is None:
+            self._stats_worker = self.run_worker(
+                lambda: self._poll_stats(device), thread=True, name="device-stats", group="stats", exit_on_error=False
+            )
+
+    # Actions -------------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Only keys that apply now are live and shown in the footer."""
+        state = self.run_state
+        can_command = self.run_active and not self.control.stop_requested
+        if action == "pause":
+            return can_command and state == ev.RUNNING
+        if action == "resume":
+            return can_command and state == ev.PAUSED
+        if action == "stop":
+            return can_command and state in (ev.STARTING, ev.LOADING, ev.RUNNING, ev.PAUSED)
+        if action == "checkpoint":
+            return can_command and state in (ev.RUNNING, ev.PAUSED)
+        if action == "toggle_digits":
+            return bool(self.train_digits.images) and not self.screen.has_class("-wide")
+        return True
+
+    def action_pause(self) -> None:
+        self.control.toggle_pause()
+        self.status.set_message("pausing after this step…" if self.control.paused else "resuming…")
+
+    def action_resume(self) -> None:
+        self.control.toggle_pause()
+        self.status.set_message("resuming…" if not self.control.paused else "pausing…")
+
+    def action_stop(self) -> None:
+        self._stop_run("stopping: finishing the step, evaluating and saving…")
+
+    def action_checkpoint(self) -> None:
+        self.control.save_now()
+        self._checkpoint_requested = True
+        when = "when the run resumes" if self.run_state == ev.PAUSED else "after this step"
+        self.notify(f"Saving a checkpoint {when}…", title="Checkpoint")
+
+    def action_toggle_digits(self) -> None:
+        self._user_chose_digits = True
+        self.digits_view = "predictions" if self.digits_view == "train" else "train"
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.run_dir))
+
+    def action_screenshot(self) -> None:
+        directory = self.run_dir or os.getcwd()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"screenshot-{stamp}.svg"
+        n = 2
+        while os.path.exists(os.path.join(directory, name)):
+            name, n = f"screenshot-{stamp}-{n}.svg", n + 1
+        try:
+            os.makedirs(directory, exist_ok=True)
+            path = self.save_screenshot(filename=name, path=directory)
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot: {exc}", severity="error")
+            return
+        self.screenshots.append(path)
+        self.notify(path, title="Screenshot saved")
+
+    async def action_quit(self) -> None:
+        """q, ctrl+q and the palette: quit at once when no run is active, else ask and stop cleanly first."""
+        if not self.run_active:
+            self.exit(return_code=self.exit_code)
+        elif self.quitting:
+            self.notify("Waiting for the run to save before quitting…", title="Quitting")
+        else:
+            self.push_screen(QuitScreen(), self._quit_answered)
+
+    def _quit_answered(self, stop_and_quit: bool | None) -> None:
+        if stop_and_quit:
+            self.shutdown_gracefully()
+
+    def shutdown_gracefully(self, reason: str = ev.STOPPED) -> None:
+        """Stop the run (it evaluates and saves), then exit once the trainer worker is done."""
+        self.quitting = True
+        if not self.run_active:
+            self.exit(return_code=self.exit_code)
+            return
+        self._stop_run("stopping: saving the run before quitting…", reason)
+
+    def request_shutdown_threadsafe(self) -> None:
+        """From a signal handler or another thread: the same as confirming quit."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.shutdown_gracefully, ev.INTERRUPTED)
+
+    def _stop_run(self, message: str, reason: str = ev.STOPPED) -> None:
+        self.control.stop(reason)
+        if self.finished is None:
+            self._set_state(ev.STOPPING, message)
+        self.refresh_bindings()
+
+    # Command palette: the same actions, by name -------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        ours = (
+            ("pause", "Pause", "Pause the run after this step"),
+            ("resume", "Resume", "Resume the paused run"),
+            ("stop", "Stop the run", "Finish the step, evaluate, save; the app stays open"),
+            ("checkpoint", "Save checkpoint", "Save a checkpoint of the run now"),
+            ("toggle_digits", "Switch digits", "Show the training digits or the predictions"),
+            ("screenshot", "Screenshot", "Save an SVG screenshot into the run directory"),
+            ("help", "Help", "Keys and what the panels show"),
+            ("quit", "Quit", "Quit (asks first while the run is active)"),
+        )
+        for action, title, help_text in ours:
+            if self.check_action(action, ()):
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
+
+
+def run_app(config: TrainConfig, resume: str | None = None) -> int:
+    """Train ``config`` (or resume the run in ``resume``) in the live app. 0 on success, 1 if the run failed."""
+
+    def trainer_events(control: Control) -> Iterable[ev.Event]:
+        from ..engine.trainer import Trainer  # imports torch: in the worker, after the first frame
+
+        trainer = Trainer.resume_run(resume, control) if resume else Trainer(config, control)
+        return trainer.run()
+
+    app = MnistApp(trainer_events, run_dir=resume or config.run_dir)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        app.request_shutdown_threadsafe()
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, on_signal)
+            except (ValueError, OSError):  # not the main thread, or not supported here
+                pass
+    try:
+        app.run()
+    finally:
+        app.control.stop(ev.INTERRUPTED)  # if the app died early, the trainer still winds down and saves
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if app.return_code is not None and app.return_code != 0:
+        return app.return_code
+    return 1 if app.run_state == ev.FAILED else 0

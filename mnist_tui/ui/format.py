@@ -1,0 +1,64 @@
+"""How numbers look on screen (pure functions). A value that could not be read prints as N/A."""
+
+from __future__ import annotations
+
+import math
+
+NA = "N/A"
+
+
+def duration(seconds: float | None) -> str:
+    """1:05, 12:34, 1:02:03; N/A for None or a negative or non-finite value."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return NA
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def size(num_bytes: float | None) -> str:
+    """Binary units, three significant digits: 812 MiB, 1.52 GiB."""
+    if num_bytes is None:
+        return NA
+    value = float(num_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+        value /= 1024
+    return NA  # unreachable
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """A 0..100 value as a percentage."""
+    return NA if value is None else f"{value:.{digits}f}%"
+
+
+def fraction(value: float | None, digits: int = 2) -> str:
+    """A 0..1 value as a percentage (accuracies)."""
+    return NA if value is None else f"{100.0 * value:.{digits}f}%"
+
+
+def count(value: int | None) -> str:
+    return NA if value is None else f"{value:,}"
+
+
+def number(value: float | None, fmt: str = ".0f", unit: str = "") -> str:
+    return NA if value is None else f"{value:{fmt}}{unit}"
+
+
+def rate(images_per_second: float | None) -> str:
+    if images_per_second is None or images_per_second <= 0:
+        return NA
+    if images_per_second >= 10_000:
+        return f"{images_per_second / 1000:.1f}k img/s"
+    return f"{images_per_second:,.0f} img/s"
+
+
+def eta(remaining_steps: int | None, batch_size: int | None, images_per_second: float | None) -> float | None:
+    """Seconds left: remaining steps x batch / throughput; None when it cannot be known."""
+    if remaining_steps is None or not batch_size or not images_per_second or images_per_second <= 0:
+        return None
+    return max(0, remaining_steps) * batch_size / images_per_second

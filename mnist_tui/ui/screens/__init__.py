@@ -1,0 +1,6 @@
+"""Modal screens: the quit confirmation and the help."""
+
+from .help import HelpScreen
+from .quit import QuitScreen
+
+__all__ = ["HelpScreen", "QuitScreen"]

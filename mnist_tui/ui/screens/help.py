@@ -1,0 +1,62 @@
+"""Keys and what the panels show."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+KEYS = (
+    ("p / space", "pause the run, or resume it"),
+    ("s", "stop gracefully: finish the step, evaluate, save; the app stays open to look around"),
+    ("c", "save a checkpoint now (last.pt in the run directory)"),
+    ("d", "switch the digit panel between the training digits and the predictions"),
+    ("S", "save an SVG screenshot of the screen into the run directory"),
+    ("?", "this help"),
+    ("q", "quit (asks first while the run is active, and lets it save)"),
+    ("ctrl+p", "command palette: the same actions by name"),
+)
+
+PANELS = (
+    ("Loss", "training loss per step (raw and smoothed) and the test loss at each evaluation"),
+    ("Test accuracy", "accuracy on the full test set at each evaluation; the line marks the best"),
+    ("Training digits", "the first 40 training digits, as the tutorial shows them"),
+    ("Predictions", "test digits with the model's latest guess: ✓ right, ✗(true label) wrong"),
+    ("Device", "what the run trains on, its load and memory, throughput and time left"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def __init__(self, run_dir: str | None = None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def compose(self) -> ComposeResult:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold", no_wrap=True)
+        keys.add_column()
+        for key, text in KEYS:
+            keys.add_row(key, text)
+        panels = Table.grid(padding=(0, 2))
+        panels.add_column(style="bold", no_wrap=True)
+        panels.add_column()
+        for name, text in PANELS:
+            panels.add_row(name, text)
+        with VerticalScroll(id="help-dialog"):
+            yield Label("mnist-tui · help  (escape, ? or q closes; arrows scroll)", id="help-title")
+            yield Static(keys, classes="help-section")
+            yield Static(panels, classes="help-section")
+            yield Static(f"Run directory: {self.run_dir or 'not created yet'}", id="help-run-dir")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-dialog").focus()  # arrows and page keys scroll it: no mouse needed
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,127 @@
+"""The device panel: what the run trains on, how hard it works, how fast it goes and when it will be done."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widget import Widget
+
+from ...engine.devstats import DeviceStats
+from .. import format as fmt
+
+
+class DevicePanel(Widget):
+    """Renders the device the run reported, the latest ``DeviceStats`` and the throughput the app passes down."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"device-panel--label", "device-panel--value", "device-panel--dim"}
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.device: str | None = None
+        self.device_name = ""
+        self.torch_version: str | None = None
+        self.cuda_version: str | None = None
+        self.stats: DeviceStats | None = None
+        self.images_per_second: float | None = None
+        self.remaining_steps: int | None = None
+        self.batch_size: int | None = None
+
+    def on_mount(self) -> None:
+        self.border_title = "Device"
+
+    # What the app sets ---------------------------------------------------------------------------------
+    def set_device(self, device: str, device_name: str, torch_version: str, cuda_version: str | None) -> None:
+        self.device, self.device_name = device, device_name
+        self.torch_version, self.cuda_version = torch_version, cuda_version
+        self.border_title = f"Device · {device}"
+        self.refresh(layout=True)
+
+    def set_stats(self, stats: DeviceStats) -> None:
+        self.stats = stats
+        self.refresh(layout=True)
+
+    def set_throughput(
+        self, images_per_second: float | None, remaining_steps: int | None, batch_size: int | None
+    ) -> None:
+        self.images_per_second = images_per_second
+        self.remaining_steps = remaining_steps
+        self.batch_size = batch_size
+        self.refresh()
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return fmt.eta(self.remaining_steps, self.batch_size, self.images_per_second)
+
+    # Drawing -------------------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        if self.device is None:
+            return "unknown"
+        return self.device.split(":", 1)[0]
+
+    def rows(self) -> list[tuple[int, str, str]]:
+        """(priority, label, value) rows in display order; every unknown value reads N/A.
+
+        When the panel is short, rows with the highest priority numbers are left out first.
+        """
+        s = self.stats or DeviceStats()
+        kind = self.kind
+        name = {"cuda": "GPU", "mps": "GPU", "cpu": "CPU"}.get(kind, "device")
+        cuda = fmt.NA if self.cuda_version is None else self.cuda_version
+        rows = [
+            (0, name, self.device_name or fmt.NA),
+            (4, "torch", f"{self.torch_version or fmt.NA} · CUDA {cuda}"),
+        ]
+        if kind == "cuda":
+            temperature = fmt.number(s.temperature, ".0f", "°C")
+            rows.append((1, "util", f"{fmt.percent(s.gpu_utilization)} · {temperature}"))
+            power = fmt.number(s.power, ".0f", " W")
+            if s.power_limit is not None:
+                power += f" of {fmt.number(s.power_limit, '.0f', ' W')}"
+            rows.append((3, "power", power))
+            rows.append((1, "memory", f"{fmt.size(s.torch_allocated)} alloc · {fmt.size(s.torch_reserved)} resv"))
+            rows.append((2, "device", f"{fmt.size(s.gpu_memory_used)} of {fmt.size(s.gpu_memory_total)} used"))
+        elif kind == "mps":
+            rows.append((1, "memory", f"{fmt.size(s.torch_allocated)} used · {fmt.size(s.torch_reserved)} driver"))
+        threads = fmt.count(s.torch_threads)
+        if s.cpu_count is not None:
+            threads += f" of {s.cpu_count} CPUs"
+        rows.append((2 if kind == "cpu" else 5, "threads", threads))
+        rows.append(
+            (
+                1 if kind == "cpu" else 4,
+                "load",
+                f"{fmt.percent(s.cpu_percent)} · proc {fmt.percent(s.process_cpu_percent)}",
+            )
+        )
+        rows.append(
+            (
+                1 if kind == "cpu" else 3,
+                "RAM",
+                f"{fmt.size(s.process_rss)} · {fmt.size(s.system_memory_used)} of {fmt.size(s.system_memory_total)}",
+            )
+        )
+        rows.append((0, "speed", f"{fmt.rate(self.images_per_second)} · ETA {fmt.duration(self.eta_seconds)}"))
+        return rows
+
+    def visible_rows(self, height: int) -> list[tuple[str, str]]:
+        rows = self.rows()
+        if height > 0 and len(rows) > height:
+            keep = sorted(range(len(rows)), key=lambda i: (rows[i][0], i))[:height]
+            rows = [rows[i] for i in sorted(keep)]
+        return [(label, value) for _, label, value in rows]
+
+    def render(self) -> RenderResult:
+        if self.device is None:
+            return Text("waiting for the trainer to pick a device…", self.get_component_rich_style("device-panel--dim"))
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(style=self.get_component_rich_style("device-panel--label"), no_wrap=True)
+        table.add_column(
+            style=self.get_component_rich_style("device-panel--value"), no_wrap=True, overflow="ellipsis", ratio=1
+        )
+        for label, value in self.visible_rows(self.content_region.height):
+            table.add_row(label, value)
+        return table

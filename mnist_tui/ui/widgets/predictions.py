@@ -1,0 +1,61 @@
+"""A strip of test digits with the model's latest prediction for each, marked right or wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+
+from .digit_grid import DigitGrid
+
+
+class PredictionStrip(DigitGrid):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "digit-grid--ink",
+        "digit-grid--empty",
+        "predictions--right",
+        "predictions--wrong",
+    }
+    EMPTY_TEXT = "test digits appear once the data is loaded…"
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.predictions: tuple[int, ...] = ()
+        self.iteration: int | None = None
+
+    def on_mount(self) -> None:
+        self.border_title = "Predictions"
+
+    def set_predictions(self, predictions: Sequence[int], iteration: int) -> None:
+        """The model's labels for the test images, from the evaluation at ``iteration``."""
+        self.predictions = tuple(predictions)
+        self.iteration = iteration
+        self.refresh_layout_info()
+
+    @property
+    def right(self) -> int:
+        return sum(1 for p, t in zip(self.predictions, self.labels) if p == t)
+
+    def caption(self, index: int) -> Text:
+        truth = self.labels[index] if index < len(self.labels) else None
+        if index >= len(self.predictions) or truth is None:
+            return Text(f"{self.label_name(truth)} ·" if truth is not None else "")
+        predicted = self.predictions[index]
+        if predicted == truth:
+            return Text(f"{self.label_name(predicted)} ✓", self.get_component_rich_style("predictions--right"))
+        return Text(
+            f"{self.label_name(predicted)} ✗({self.label_name(truth)})",
+            self.get_component_rich_style("predictions--wrong"),
+        )
+
+    def update_subtitle(self, shown: int) -> None:
+        if self.iteration is None:
+            subtitle = "no evaluation yet"
+        else:
+            n = min(len(self.predictions), len(self.labels))
+            subtitle = f"iter {self.iteration:,}: {self.right}/{n} right"
+        if shown < len(self.images):
+            subtitle += f" · {shown} of {len(self.images)} shown"
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle

@@ -1,0 +1,132 @@
+"""Shared behaviour of the run charts: iterations on x, epoch boundaries, throttled redraws.
+
+Data arrives as often as the trainer reports; the chart only marks itself dirty and redraws on a timer a few
+times a second at most. Each chart draws with its own ``self.plt`` (textual-plotext), never module state.
+Colours come from the chart's component classes, styled in ``app.tcss``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual_plotext import PlotextPlot
+
+from ..history import log_ticks, nice_ticks
+
+FALLBACK_COLOUR = (160, 160, 160)
+
+
+class RunChart(PlotextPlot):
+    """A plot over training iterations. Subclasses implement ``draw`` with ``self.plt``."""
+
+    REDRAW_SECONDS = 0.5  # at most 2 redraws a second, however fast events arrive (cheap over SSH)
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.steps_per_epoch = 0
+        self.total_steps = 0
+        self.start_iteration = 0
+        self._dirty = True
+        self.redraws = 0  # how many times the plot was rebuilt (tests check the throttle)
+
+    def on_mount(self) -> None:
+        self.set_interval(self.REDRAW_SECONDS, self._redraw_if_dirty)
+        self.redraw()
+
+    def set_run(self, *, steps_per_epoch: int, total_steps: int, start_iteration: int = 0) -> None:
+        """The run's shape, from RunStarted: where the epoch boundaries fall."""
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps
+        self.start_iteration = start_iteration
+        self.mark_dirty()
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Rebuild the plot now (the timer calls this when new data arrived)."""
+        self._dirty = False
+        self.redraws += 1
+        plt = self.plt
+        plt.clear_figure()
+        self.draw(plt)
+        self.refresh()
+
+    def draw(self, plt: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # Helpers for subclasses ----------------------------------------------------------------------------
+    def colour(self, component: str) -> tuple[int, int, int]:
+        """The foreground colour of a component class as an RGB tuple for plotext."""
+        try:
+            colour = self.get_component_rich_style(component).color
+            if colour is not None:
+                triplet = colour.get_truecolor()
+                return (triplet.red, triplet.green, triplet.blue)
+        except Exception:  # noqa: BLE001, S110 - a missing style falls back to grey, never a crash
+            pass
+        return FALLBACK_COLOUR
+
+    def swatch(self, component: str, text: str) -> str:
+        """``text`` in the colour of ``component``, as Textual markup (legends in the border)."""
+        r, g, b = self.colour(component)
+        return f"[#{r:02x}{g:02x}{b:02x}]{text}[/]"
+
+    def set_x_axis(self, plt: Any, left: float, right: float) -> None:
+        """Iterations on x, with round tick labels."""
+        plt.xlim(left, right)
+        ticks = [t for t in nice_ticks(left, right, max(3, self.size.width // 12)) if left <= t <= right]
+        plt.xticks(ticks, [f"{int(t):,}" if float(t).is_integer() else f"{t:g}" for t in ticks])
+
+    def set_y_axis(self, plt: Any, low: float, high: float) -> None:
+        """y limits with round tick labels, as few decimals as the tick step needs."""
+        if not high > low:
+            high = low + 1.0
+        plt.ylim(low, high)
+        ticks = [t for t in nice_ticks(low, high, max(2, self.size.height // 2)) if low <= t <= high]
+        if len(ticks) >= 2:
+            step = ticks[1] - ticks[0]
+            decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
+            plt.yticks(ticks, [f"{t:.{decimals}f}" for t in ticks])
+
+    def set_log_y_axis(self, plt: Any, low: float, high: float) -> None:
+        """A log y axis over [low, high] (both > 0) for data plotted as ``log10(value)``.
+
+        The chart transforms the values itself and labels round ticks with the real values: plotext's own
+        log scale mixes exponent and value limits (and fails on vertical lines).
+        """
+        plt.ylim(math.log10(low), math.log10(high))
+        ticks = log_ticks(low, high, max(2, self.size.height // 2))
+        if ticks:
+            plt.yticks([math.log10(t) for t in ticks], [f"{t:g}" for t in ticks])
+
+    def draw_waiting(self, plt: Any, left: float, right: float, text: str) -> None:
+        """An empty frame that says what it is waiting for."""
+        plt.xlim(left, right)
+        plt.ylim(0, 1)
+        plt.yticks([])
+        plt.text(text, (left + right) / 2, 0.5, alignment="center", color=self.colour("run-chart--waiting"))
+
+    def x_range(self, last_x: float | None) -> tuple[float, float]:
+        """From the run's first iteration to the latest point (the whole run while there is none)."""
+        left = float(self.start_iteration)
+        if last_x is None:
+            return left, float(max(self.total_steps, self.start_iteration + 1))
+        return left, max(left + 1.0, float(last_x))
+
+    def draw_epoch_lines(self, plt: Any, left: float, right: float, component: str) -> None:
+        """A vertical line at each epoch boundary inside [left, right]."""
+        if self.steps_per_epoch <= 0:
+            return
+        colour = self.colour(component)
+        boundary = (int(left) // self.steps_per_epoch + 1) * self.steps_per_epoch
+        lines = 0
+        while boundary < right and lines < 200:
+            plt.vline(boundary, colour)
+            boundary += self.steps_per_epoch
+            lines += 1

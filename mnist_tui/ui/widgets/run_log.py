@@ -1,0 +1,25 @@
+"""What the run said: data source lines, warnings, checkpoints, the error that ended it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+
+class RunLog(RichLog, can_focus=False):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"run-log--info", "run-log--warning", "run-log--error"}
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(max_lines=500, wrap=True, markup=False, highlight=False, name=name, id=id, classes=classes)
+        self.lines_added: list[str] = []  # plain text of what was written, for tests and the help screen
+
+    def on_mount(self) -> None:
+        self.border_title = "Log"
+
+    def add(self, message: str, level: str = "info") -> None:
+        component = {"warning": "run-log--warning", "error": "run-log--error"}.get(level, "run-log--info")
+        self.lines_added.append(message)
+        del self.lines_added[:-500]
+        self.write(Text(message, self.get_component_rich_style(component)))
