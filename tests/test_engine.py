@@ -218,6 +218,30 @@ def test_stop_while_paused_ends_the_run(synthetic_dir, tmp_path):
     assert events[-1].reason == ev.STOPPED and events[-1].iteration == 0
 
 
+def test_save_now_works_while_paused(synthetic_dir, tmp_path):
+    control = Control()
+    control.pause()
+    saved = threading.Event()
+
+    def consume(events):
+        for event in events:
+            if isinstance(event, ev.CheckpointSaved):
+                saved.set()
+            yield event
+
+    def save_then_stop():
+        control.save_now()
+        saved.wait(30)
+        control.stop()
+
+    threading.Timer(0.3, save_then_stop).start()
+    events = list(consume(Trainer(config(synthetic_dir, tmp_path / "run"), control).run()))
+    states = [e.state for e in events if isinstance(e, ev.StateChanged)]
+    first_save = next(e for e in events if isinstance(e, ev.CheckpointSaved))
+    assert first_save.tag == "last" and first_save.iteration == 0
+    assert ev.RUNNING not in states[states.index(ev.PAUSED):]  # saved without resuming
+
+
 def test_save_now_writes_last_checkpoint_mid_epoch(synthetic_dir, tmp_path):
     control = Control()
     control.save_now()

@@ -19,6 +19,7 @@ class Control:
         self._running.set()
         self._stop = threading.Event()
         self._save = threading.Event()
+        self._wake = threading.Event()  # set by every command, so a paused trainer can act on it
         self._lock = threading.Lock()
         self._stop_reason = "stopped"
         self._changes: list[tuple] = []
@@ -30,6 +31,7 @@ class Control:
 
     def resume(self) -> None:
         self._running.set()
+        self._wake.set()
 
     def toggle_pause(self) -> None:
         with self._lock:
@@ -45,9 +47,11 @@ class Control:
                 self._stop_reason = reason
             self._stop.set()
         self._running.set()
+        self._wake.set()
 
     def save_now(self) -> None:
         self._save.set()
+        self._wake.set()
 
     def set_lr(self, lr: float) -> None:
         """Use this learning rate from the next step."""
@@ -85,6 +89,11 @@ class Control:
     def wait_while_paused(self, timeout: float | None = None) -> bool:
         """Block while paused; True once running (or stopping)."""
         return self._running.wait(timeout)
+
+    def wait_for_command(self, timeout: float | None = None) -> None:
+        """Block until any command arrives (resume, stop, save now, ...)."""
+        self._wake.wait(timeout)
+        self._wake.clear()
 
     def take_changes(self, kind: str) -> list[tuple]:
         """Remove and return the queued changes of one kind ("lr" takes lr and lr_scale), oldest first."""

@@ -196,7 +196,7 @@ class Trainer:
                 device=str(device),
                 device_name=device_name(device),
                 torch_version=torch.__version__,
-                cuda_version=torch.version.cuda,
+                cuda_version=torch.version.cuda if device.type == "cuda" else None,
                 model_parameters=count_parameters(self.model),
                 dataset=resolved.name,
                 class_names=tuple(resolved.class_names),
@@ -292,7 +292,10 @@ class Trainer:
         yield from self._flush()
         paused_at = time.monotonic()
         yield from self._emit(StateChanged(PAUSED, "paused"))
-        self.control.wait_while_paused()
+        while self.control.paused and not self.control.stop_requested:
+            self.control.wait_for_command()
+            if self.control.take_save_request():  # "save now" works while paused too
+                yield from self._save("last")
         pause = time.monotonic() - paused_at
         self.train_clock += pause
         self.window_start += pause
