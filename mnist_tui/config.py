@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
-MODEL_NAMES = ("tutorial",)  # the networks in engine.models.MODELS (a test keeps the two in step)
+MODEL_NAMES = ("tutorial", "fast")  # the networks in engine.models.MODELS (a test keeps the two in step)
 
 
 SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
@@ -140,9 +140,19 @@ class TrainConfig:
 # Presets: named starting points; any option given on the command line overrides them.
 PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": {},  # the tutorial recipe: the defaults above
+    "fast": {  # one epoch of a small conv-BN net with one-cycle Adam: >= 99% in a fraction of the time
+        "model": "fast",
+        "epochs": 1,
+        "batch_size": 256,
+        "lr": 1e-2,
+        "weight_decay": 0.0,
+        "schedule": "onecycle",
+        "early_stopping": {"enabled": False, "restore_best": False},  # one epoch: keep the final weights
+    },
 }
 PRESET_NOTES: dict[str, str] = {
-    "tutorial": "the tutorial's network and recipe: about 99.1% after 10 epochs (~4 min on 2 CPU cores)",
+    "tutorial": "the tutorial's network and recipe: about 99.1-99.3% after 10 epochs",
+    "fast": "a 38k-parameter conv-BN net, one epoch, one-cycle Adam: about 99.1% in under half a minute on 2 CPU cores",
 }
 
 

@@ -95,3 +95,31 @@ def test_early_stopping_flags_reach_the_run(synthetic_dir, tmp_path):
     assert summary["final_accuracy"] == summary["best_accuracy"]
     cfg = json.loads((run / "config.json").read_text())["early_stopping"]
     assert (cfg["patience"], cfg["min_delta"], cfg["warmup_evals"], cfg["restore_best"]) == (2, 50.0, 0, True)
+
+
+def test_presets_and_overrides():
+    from mnist_tui.cli import config_from_args, train_parser
+
+    def cfg(*argv):
+        return config_from_args(train_parser().parse_args(list(argv)))
+
+    assert cfg() == cfg("--preset", "tutorial")
+    fast = cfg("--preset", "fast")
+    assert (fast.preset, fast.model, fast.epochs, fast.batch_size, fast.schedule) == ("fast", "fast", 1, 256, "onecycle")
+    assert not fast.early_stopping.enabled and not fast.early_stopping.restore_best
+    mixed = cfg("--epochs", "3", "--preset", "fast", "--restore-best", "--patience", "4")
+    assert (mixed.model, mixed.epochs, mixed.early_stopping.restore_best, mixed.early_stopping.patience) == (
+        "fast", 3, True, 4,
+    )  # fmt: skip
+    assert not mixed.early_stopping.enabled  # untouched preset settings stay
+
+
+def test_fast_preset_trains(synthetic_dir, tmp_path):
+    run = tmp_path / "run"
+    result = mnist_tui(
+        "--preset", "fast", "--dataset", str(synthetic_dir), "--device", "cpu", "--batch-size", "50", "--epochs", "2",
+        "--run-dir", str(run),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["reason"] == "completed" and summary["final_accuracy"] > 0.5 and summary["weights"] == "last"

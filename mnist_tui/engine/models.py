@@ -40,8 +40,35 @@ class TutorialNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+def conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class FastNet(nn.Sequential):
+    """The `fast` preset's network: four 3x3 conv-BN-ReLU blocks and a linear head, 38k parameters.
+
+    Chosen by measurement on a 2-core CPU: with one-cycle Adam at batch 256 it passes 99% test accuracy
+    within one epoch at about a third fewer multiply-adds per image than the tutorial network's, whose
+    200k-parameter first linear layer it drops in favour of a third max-pool.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__(
+            *conv_bn(1, 16),
+            nn.MaxPool2d(2),  # 14x14
+            *conv_bn(16, 32),
+            *conv_bn(32, 32),
+            nn.MaxPool2d(2),  # 7x7
+            *conv_bn(32, 64),
+            nn.MaxPool2d(2),  # 3x3
+            nn.Flatten(),
+            nn.Linear(64 * 3 * 3, num_classes),
+        )
+
+
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "tutorial": TutorialNet,
+    "fast": FastNet,
 }
 
 

@@ -1,0 +1,96 @@
+"""Each preset, trained in full, per seed: images/s, seconds per epoch, time to 99.0%, final accuracy.
+
+    python benchmarks/bench_presets.py [--presets fast,tutorial] [--seeds 0,1,2,3,4] [--device cpu]
+
+Time to 99.0% is the training wall time (evaluations included, data loading excluded) until the first
+full test-set evaluation at or above 99.0%. Final accuracy is the accuracy of the weights the preset ends
+with. Run `bench_tutorial.py` beside it for the tutorial's own pipeline on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mnist_tui.config import preset_config  # noqa: E402
+from mnist_tui.engine import events as ev  # noqa: E402
+from mnist_tui.engine.trainer import Trainer  # noqa: E402
+
+TARGET = 0.99
+
+
+def run_preset(preset: str, seed: int, device: str, epochs: int | None) -> dict:
+    overrides = {"seed": seed, "device": device, "run_dir": tempfile.mkdtemp(prefix="bench-") + "/run"}
+    if epochs:
+        overrides["epochs"] = epochs
+    cfg = preset_config(preset, **overrides)
+    start = t_target = None
+    images = 0
+    eval_seconds = 0.0
+    for event in Trainer(cfg).run():
+        if isinstance(event, ev.RunStarted):
+            start, device_name = time.perf_counter(), f"{event.device} ({event.device_name})"
+        elif isinstance(event, ev.StepMetrics):
+            images = event.iteration * cfg.batch_size
+        elif isinstance(event, ev.Evaluation) and event.weights_from is None:
+            eval_seconds += event.seconds
+            if t_target is None and event.test_accuracy >= TARGET:
+                t_target = time.perf_counter() - start
+        elif isinstance(event, ev.RunFinished):
+            if event.reason not in (ev.COMPLETED, ev.EARLY_STOP):
+                raise SystemExit(f"{preset} seed {seed}: {event.reason}: {event.message}")
+            wall = time.perf_counter() - start
+            return {
+                "preset": preset,
+                "seed": seed,
+                "epochs": event.epoch,
+                "images/s": images / max(wall - eval_seconds, 1e-9),
+                "s/epoch": wall / max(event.epoch, 1),
+                "t99": t_target,
+                "final": event.final_accuracy,
+                "wall": wall,
+                "device": device_name,
+            }
+    raise SystemExit(f"{preset} seed {seed}: the run ended without a result")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", default="fast")
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--epochs", type=int, help="override the preset's epochs")
+    args = p.parse_args()
+    rows = []
+    print(f"{'preset':<10} {'seed':>4} {'epochs':>6} {'images/s':>9} {'s/epoch':>8} {'t to 99%':>9} {'final':>7}  device")
+    for preset in args.presets.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            r = run_preset(preset, seed, args.device, args.epochs)
+            rows.append(r)
+            t99 = "never" if r["t99"] is None else f"{r['t99']:.1f} s"
+            print(
+                f"{r['preset']:<10} {r['seed']:>4} {r['epochs']:>6} {r['images/s']:>9,.0f} {r['s/epoch']:>8.1f} "
+                f"{t99:>9} {r['final']:>7.2%}  {r['device']}",
+                flush=True,
+            )
+    print()
+    for preset in args.presets.split(","):
+        mine = [r for r in rows if r["preset"] == preset]
+        finals = [r["final"] for r in mine]
+        reached = [r["t99"] for r in mine if r["t99"] is not None]
+        t99 = f"{statistics.mean(reached):.1f} s" if reached else "never"
+        print(
+            f"{preset}: final accuracy mean {statistics.mean(finals):.2%} (min {min(finals):.2%}, max {max(finals):.2%})"
+            f" over {len(mine)} seeds; reached 99.0% in {len(reached)}/{len(mine)}, mean time to 99.0% {t99}; "
+            f"mean {statistics.mean(r['s/epoch'] for r in mine):.1f} s/epoch"
+        )
+
+
+if __name__ == "__main__":
+    main()
