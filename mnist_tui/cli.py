@@ -2,6 +2,7 @@
 
     mnist-tui [options]            train; the live app on a terminal, headless otherwise (or with --headless)
     mnist-tui data [options]       where the data set comes from; fetch it ahead of time
+    mnist-tui inspect RUN_DIR      browse what a finished run's best weights get wrong (no training)
 
 Torch is imported only once work starts, so the app's first frame is not held up by it.
 A bad value gets one line naming the problem and exit code 2.
@@ -76,7 +77,7 @@ def train_parser() -> ArgumentParser:
         prog="mnist-tui",
         description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
         epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
-        "Other commands: 'mnist-tui data --help'. Defaults are the tutorial recipe.",
+        "Other commands: 'mnist-tui data --help', 'mnist-tui inspect --help'. Defaults are the tutorial recipe.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
@@ -142,6 +143,21 @@ def data_parser() -> ArgumentParser:
     return p
 
 
+def inspect_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="mnist-tui inspect",
+        description="Evaluate a run's best checkpoint (last.pt without one) once and browse what it gets wrong: "
+        "the misclassified test digits, the confusion matrix, per-class accuracy. Headless (or when stdout is "
+        "not a terminal) it prints per-class accuracy and the most confused pairs, and writes misclassified.csv "
+        "and confusion.csv into the run directory.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (as written by a training run)")
+    p.add_argument("--device", default="auto", help=f"{DEVICE_HINT} (default: %(default)s)")
+    p.add_argument("--headless", action="store_true", help="no app: print the tables and write the CSVs")
+    p.add_argument("--top", type=_int, default=10, help="confused pairs to print (default: %(default)s)")
+    return p
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = dict(vars(args))
     for key in ("preset", "resume", "headless"):
@@ -161,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["data"]:
         return data_command(data_parser().parse_args(argv[1:]))
+    if argv[:1] == ["inspect"]:
+        return inspect_command(inspect_parser().parse_args(argv[1:]))
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
     resume = getattr(args, "resume", None)
@@ -191,6 +209,40 @@ def data_command(args: argparse.Namespace) -> int:
         f"ready: {resolved.name} from {resolved.source}: {len(arrays.train_labels):,} training and "
         f"{len(arrays.test_labels):,} test images, checked"
     )
+    return 0
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir).expanduser()
+    if not run_dir.is_dir():
+        fail(f"{args.run_dir}: no such run directory")
+    headless = args.headless or not sys.stdout.isatty()
+    from .engine.errors import InputError  # torch loads from here on
+    from .engine.inspect import checkpoint_for, evaluate_checkpoint
+
+    try:
+        if sys.stderr.isatty():  # torch, the data and one evaluation take a few seconds
+            print(f"mnist-tui: evaluating {checkpoint_for(run_dir)}…", file=sys.stderr)
+        snapshot = evaluate_checkpoint(run_dir, device=args.device)
+    except InputError as exc:
+        fail(str(exc))
+    if not headless:
+        from .ui.inspect import run_inspect_app
+
+        return run_inspect_app(snapshot, str(run_dir.resolve()))
+    from rich.console import Console
+
+    from .engine.analysis import write_error_csvs
+    from .inspect_report import error_tables
+
+    console = Console()
+    for table in error_tables(snapshot, top=args.top):
+        console.print(table)
+    try:
+        paths = write_error_csvs(run_dir, snapshot)
+    except OSError as exc:
+        fail(f"{run_dir}: cannot write the CSVs ({exc.strerror or exc})")
+    console.print(f"wrote {paths[0]} and {paths[1]}", highlight=False, soft_wrap=True)
     return 0
 
 

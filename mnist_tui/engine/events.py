@@ -1,7 +1,8 @@
 """Typed events the trainer publishes.
 
 Every event is a frozen dataclass of plain Python values (no tensors), so it can cross a thread boundary,
-be posted to the UI as-is and be written to ``metrics.jsonl`` as one JSON object a line.
+be posted to the UI as-is and be written to ``metrics.jsonl`` as one JSON object a line. An event class with
+``record = False`` (the per-evaluation error snapshot, too big for every line) is published but not written.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ INTERRUPTED = "interrupted"
 @dataclass(frozen=True)
 class Event:
     kind: ClassVar[str] = "event"
+    record: ClassVar[bool] = True  # written to metrics.jsonl (False: published to the screen only)
     _bytes_fields: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +131,91 @@ class Evaluation(Event):
 
 
 @dataclass(frozen=True)
+class Misclassified:
+    """One test digit the model got wrong (not an event: an entry of EvaluationSnapshot)."""
+
+    index: int  # position in the test set
+    true: int
+    predicted: int
+    loss: float  # its cross-entropy loss
+    probabilities: tuple[float, ...]  # softmax over the classes, rounded to 4 decimals
+    image: bytes  # 28x28 uint8, row-major
+
+    @property
+    def confidence(self) -> float:
+        """The probability the model gave its (wrong) answer."""
+        return self.probabilities[self.predicted]
+
+
+@dataclass(frozen=True)
+class EvaluationSnapshot(Event):
+    """What an evaluation got wrong: the confusion matrix and the misclassified digits, worst loss first.
+
+    Published after each Evaluation and kept by the screen; not written to metrics.jsonl (the run writes
+    ``misclassified.csv`` and ``confusion.csv`` at its end instead). See engine/analysis.py.
+    """
+
+    kind: ClassVar[str] = "evaluation_snapshot"
+    record: ClassVar[bool] = False
+    iteration: int
+    epoch: int
+    class_names: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]  # [true][predicted] counts over the whole test set
+    misclassified: tuple[Misclassified, ...]  # sorted by loss, worst first; at most the worst MAX_MISCLASSIFIED
+    n_misclassified: int  # all the wrong ones, also those beyond the list's cap
+    test_loss: float
+    weights: str = ""  # whose weights: "" (the run's, now), "best from iteration N", "checkpoints/best.pt"
+
+    def __post_init__(self) -> None:  # rebuilt from a dict: entries come back as dicts, rows as lists
+        entries = tuple(m if isinstance(m, Misclassified) else _misclassified(m) for m in self.misclassified)
+        object.__setattr__(self, "misclassified", entries)
+        object.__setattr__(self, "confusion", tuple(tuple(int(c) for c in row) for row in self.confusion))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["confusion"] = [list(row) for row in self.confusion]
+        data["misclassified"] = [
+            {**dataclasses.asdict(m), "image": base64.b64encode(m.image).decode("ascii")} for m in self.misclassified
+        ]
+        return data
+
+    @property
+    def total(self) -> int:
+        return sum(sum(row) for row in self.confusion)
+
+    @property
+    def correct(self) -> int:
+        return sum(row[i] for i, row in enumerate(self.confusion))
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.total if self.total else None
+
+    def class_accuracy(self) -> tuple[tuple[int, int, float | None], ...]:
+        """Per true class: (test images, right, accuracy or None for a class absent from the test set)."""
+        return tuple(
+            (sum(row), row[i], row[i] / sum(row) if sum(row) else None) for i, row in enumerate(self.confusion)
+        )
+
+    def confused_pairs(self, limit: int = 5) -> tuple[tuple[int, int, int], ...]:
+        """The most frequent mistakes: (true, predicted, count), largest count first."""
+        pairs = [
+            (count, t, p) for t, row in enumerate(self.confusion) for p, count in enumerate(row) if t != p and count
+        ]
+        pairs.sort(key=lambda x: (-x[0], x[1], x[2]))
+        return tuple((t, p, count) for count, t, p in pairs[:limit])
+
+
+def _misclassified(data: Any) -> Misclassified:
+    values = dict(data)
+    image = values["image"]
+    values["image"] = base64.b64decode(image) if isinstance(image, str) else bytes(image)
+    values["probabilities"] = tuple(values["probabilities"])
+    return Misclassified(**values)
+
+
+@dataclass(frozen=True)
 class EarlyStoppingState(Event):
     """Early stopping as it stands after an evaluation (or a change of its settings)."""
 
@@ -190,7 +277,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         StateChanged, Log, RunStarted, Previews, StepMetrics, Evaluation, EarlyStoppingState, SettingsChanged,
-        CheckpointSaved, RunFinished,
+        CheckpointSaved, RunFinished, EvaluationSnapshot,
     )
 }
 

@@ -4,6 +4,8 @@
     metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
     summary.json       written when the run ends: status, reason, accuracies, where it got to
     checkpoints/       last.pt and best.pt (see checkpoints.py)
+    misclassified.csv  written when the run ends: the misclassified test digits, worst loss first
+    confusion.csv      written when the run ends: the confusion matrix (see analysis.py)
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ class RunDirectory:
         return time.monotonic() - self._t0
 
     def record(self, event: Event) -> None:
-        """Append one event to metrics.jsonl (with its wall time) and flush it."""
+        """Append one event to metrics.jsonl (with its wall time) and flush it; events with record=False are not."""
+        if not event.record:
+            return
         if self._metrics is None:
             try:
                 self._metrics = open(self.path / self.METRICS, "a", encoding="utf-8")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from . import data as data_mod
+from .analysis import EvalOutcome, make_snapshot, predict, summarise, write_error_csvs
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
 from .device import device_name, resolve_device
@@ -40,6 +41,7 @@ from .events import (
     CheckpointSaved,
     EarlyStoppingState,
     Evaluation,
+    EvaluationSnapshot,
     Event,
     Log,
     Previews,
@@ -187,6 +189,9 @@ class Trainer:
         self.train_y = arrays.train_labels.to(device)
         self.test_x = normalise(arrays.test_images.to(device)).contiguous(memory_format=layout)
         self.test_y = arrays.test_labels.to(device)
+        self.test_images = arrays.test_images  # CPU uint8: where the misclassified digits are drawn from
+        self.class_names = tuple(resolved.class_names)
+        self.snapshot: EvaluationSnapshot | None = None  # what the latest evaluation got wrong
         self.eval_batch = cfg.eval_batch_size or (10_000 if device.type != "cpu" else 1_000)  # measured on CPU
 
         yield from self._emit(
@@ -279,6 +284,7 @@ class Trainer:
             yield from self._evaluate_and_check()
         yield from self._save("last")  # the resumable state, before any weights are swapped
         yield from self._restore_best_weights()
+        yield from self._write_error_csvs()
         if reason == EARLY_STOP:
             w = self.stopper.watch
             message = f"early stop: no improvement of test {self.stopper.config.monitor} for {w.wait} evaluations"
@@ -338,8 +344,10 @@ class Trainer:
             yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
         started = time.monotonic()
         self.model.eval()
-        loss, correct, preview = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        outcome = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
         self.model.train()
+        self.window_start = time.monotonic()  # images/s counts training time only
+        loss, correct, preview = outcome.loss, outcome.correct, outcome.preview
         accuracy = correct / len(self.test_y)
         if not math.isfinite(loss):
             raise _Diverged(f"test loss became {loss} at iteration {state.iteration}")
@@ -360,6 +368,7 @@ class Trainer:
                 preview_predictions=preview,
             )
         )
+        yield from self._emit_snapshot(outcome)
         if self.stopper.update(accuracy, loss, state.iteration):
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             yield from self._save("best")
@@ -400,7 +409,8 @@ class Trainer:
         self.model.load_state_dict(self.best_weights)
         yield from self._emit(Log(f"restored the best weights, from iteration {w.best_iteration}"))
         self.model.eval()
-        loss, correct, preview = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        outcome = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        loss, correct, preview = outcome.loss, outcome.correct, outcome.preview
         self.state.last_accuracy = correct / len(self.test_y)
         yield from self._emit(
             Evaluation(
@@ -417,6 +427,30 @@ class Trainer:
                 weights_from=w.best_iteration,
             )
         )
+        yield from self._emit_snapshot(outcome, weights=self.weights)
+
+    def _emit_snapshot(self, outcome: EvalOutcome, weights: str = "") -> Iterator[Event]:
+        """Publish what this evaluation got wrong (kept as the latest; not written to metrics.jsonl)."""
+        self.snapshot = make_snapshot(
+            outcome,
+            self.test_images,
+            iteration=self.state.iteration,
+            epoch=self.state.epoch,
+            class_names=self.class_names,
+            weights=weights,
+        )
+        yield from self._emit(self.snapshot)
+
+    def _write_error_csvs(self) -> Iterator[Event]:
+        """misclassified.csv and confusion.csv from the weights the run ends with."""
+        if self.snapshot is None:
+            return
+        try:
+            paths = write_error_csvs(self.run_dir.path, self.snapshot)
+        except OSError as exc:
+            yield from self._emit(Log(f"could not write the error CSVs: {exc.strerror or exc}", "warning"))
+            return
+        yield from self._emit(Log(f"wrote {paths[0].name} and {paths[1].name} into {self.run_dir.path}"))
 
     @property
     def lr(self) -> float:
@@ -508,20 +542,6 @@ class Trainer:
             self.run_dir.write_summary(finished)
 
 
-def _evaluate(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, n_preview: int
-) -> tuple[float, int, tuple[int, ...]]:
-    """Mean test loss, correct count and the first ``n_preview`` predictions, in a few large batches."""
-    total_loss = torch.zeros((), device=x.device)
-    correct = torch.zeros((), dtype=torch.long, device=x.device)
-    preview = None
-    with torch.inference_mode():
-        for start in range(0, len(y), batch):
-            logits = model(x[start : start + batch])
-            target = y[start : start + batch]
-            total_loss += F.cross_entropy(logits, target, reduction="sum")
-            pred = logits.argmax(1)
-            correct += (pred == target).sum()
-            if preview is None:
-                preview = pred[:n_preview]
-    return total_loss.item() / len(y), int(correct.item()), tuple(preview.tolist())
+def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, n_preview: int) -> EvalOutcome:
+    """Mean test loss, correct count, the first ``n_preview`` predictions and the errors (see analysis.py)."""
+    return summarise(predict(model, x, batch), y, n_preview=n_preview)

@@ -34,9 +34,12 @@ from ..config import TrainConfig
 from ..engine import events as ev
 from ..engine.control import Control
 from ..engine.devstats import DeviceStats, read_device_stats
+from . import format as fmt
 from .messages import DeviceStatsRead, EngineEvent
-from .screens import HelpScreen, QuitScreen
+from .screens import EarlyStoppingForm, HelpScreen, LearningRateScreen, QuitScreen
+from .screens.errors import ErrorsScreen
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
+from .widgets.early_stopping import EarlyStoppingPanel, describe_changes
 
 EventSource = Callable[[Control], Iterable[ev.Event]]
 StatsReader = Callable[[str], DeviceStats]
@@ -57,9 +60,13 @@ class MnistApp(App[None]):
         Binding("s", "stop", "Stop", tooltip="Finish the step, evaluate, save and end the run"),
         Binding("c", "checkpoint", "Checkpoint", tooltip="Save a checkpoint now"),
         Binding("d", "toggle_digits", "Digits", tooltip="Training digits or predictions"),
+        Binding("m", "errors", "Errors", tooltip="Browse the misclassified test digits and the confusion matrix"),
         Binding("S", "screenshot", "Screenshot", tooltip="Save an SVG screenshot into the run directory"),
         Binding("question_mark", "help", "Help", tooltip="Keys and panels"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks while the run is active)"),
+        # After q: where the footer is too narrow for all, these are the ones cut (the panel shows them too).
+        Binding("e", "early_stopping", "Early stop", tooltip="Early-stopping settings (apply at the next evaluation)"),
+        Binding("l", "learning_rate", "LR", tooltip="Set the learning rate, or x0.1 / x10 (from the next step)"),
     ]
 
     run_state: reactive[str] = reactive(ev.STARTING, bindings=True, init=False)
@@ -86,6 +93,7 @@ class MnistApp(App[None]):
         self.run_dir = run_dir
         self.run_started: ev.RunStarted | None = None
         self.finished: ev.RunFinished | None = None
+        self.error_snapshot: ev.EvaluationSnapshot | None = None  # what the latest evaluation got wrong
         self.iteration = 0
         self.quitting = False  # the user asked to quit: exit once the trainer worker is done
         self.trainer_done = False
@@ -109,6 +117,7 @@ class MnistApp(App[None]):
         self.train_digits = TrainDigits(id="train-digits")
         self.predictions = PredictionStrip(id="predictions")
         self.device_panel = DevicePanel(id="device")
+        self.early_stopping_panel = EarlyStoppingPanel(id="early-stopping")
         self.body = Vertical(id="body", classes="-loading")
         self.digits = Horizontal(id="digits", classes="-show-train")
         yield self.status
@@ -121,7 +130,9 @@ class MnistApp(App[None]):
                 with self.digits:
                     yield self.train_digits
                     yield self.predictions
-                yield self.device_panel
+                with Vertical(id="side"):
+                    yield self.device_panel
+                    yield self.early_stopping_panel
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -253,6 +264,7 @@ class MnistApp(App[None]):
         self.device_panel.set_device(event.device, event.device_name, event.torch_version, event.cuda_version)
         self.train_digits.set_class_names(event.class_names)
         self.predictions.set_class_names(event.class_names)
+        self.early_stopping_panel.set_run_config(event.config)
         self._run_summary = (
             f"{event.dataset} from {event.data_source} · {event.train_size:,} train / {event.test_size:,} test"
             f" · {event.model_parameters:,} parameters · {event.run_dir}"
@@ -282,6 +294,7 @@ class MnistApp(App[None]):
         self.device_panel.set_throughput(
             event.images_per_second, None if total is None else total - event.iteration, self._batch_size
         )
+        self.early_stopping_panel.set_lr(event.lr)
 
     @_route.register
     def _(self, event: ev.Evaluation) -> None:
@@ -296,6 +309,15 @@ class MnistApp(App[None]):
                 self.digits_view = "predictions"
 
     @_route.register
+    def _(self, event: ev.EvaluationSnapshot) -> None:
+        first = self.error_snapshot is None
+        self.error_snapshot = event
+        if isinstance(self.screen, ErrorsScreen):
+            self.screen.offer(event)
+        if first:
+            self.refresh_bindings()  # m now applies
+
+    @_route.register
     def _(self, event: ev.CheckpointSaved) -> None:
         self.run_log.add(f"saved {event.tag} checkpoint at iteration {event.iteration:,}: {event.path}")
         if self._checkpoint_requested and event.tag == "last":
@@ -303,8 +325,30 @@ class MnistApp(App[None]):
             self.notify(f"Checkpoint saved at iteration {event.iteration:,}", title="Saved")
 
     @_route.register
+    def _(self, event: ev.EarlyStoppingState) -> None:
+        self.early_stopping_panel.set_state(event)
+
+    @_route.register
+    def _(self, event: ev.SettingsChanged) -> None:
+        panel = self.early_stopping_panel
+        before = panel.settings
+        panel.set_settings(event.changes, event.source, event.iteration)
+        at = f"at iteration {event.iteration:,}"
+        if "lr" in event.changes:
+            lr = fmt.learning_rate(event.changes["lr"])
+            by = "the plateau schedule" if event.source == "plateau" else "you"
+            self.run_log.add(f"learning rate set to {lr} by {by} {at}")
+            if event.source == "plateau":
+                self.notify(f"lr cut to {lr} by plateau {at}", title="Learning rate")
+        if "early_stopping" in event.changes and panel.settings is not None:
+            self.run_log.add(f"early stopping: {describe_changes(before, panel.settings)}, applied {at}")
+
+    @_route.register
     def _(self, event: ev.RunFinished) -> None:
         self.finished = event
+        if isinstance(self.screen, ErrorsScreen):
+            self.screen.end_of_run()
+        self.early_stopping_panel.set_finished(event.reason, event.stopped_early_at, event.weights)
         status = self.status
         if event.iteration >= 0:
             self.iteration = event.iteration
@@ -336,6 +380,7 @@ class MnistApp(App[None]):
     def _set_state(self, state: str, message: str | None = None) -> None:
         self.run_state = state
         self.status.set_state(state, message)
+        self.early_stopping_panel.show_keys(self.check_action("early_stopping", ()) is True)
 
     @property
     def run_active(self) -> bool:
@@ -367,8 +412,10 @@ class MnistApp(App[None]):
             return can_command and state == ev.PAUSED
         if action == "stop":
             return can_command and state in (ev.STARTING, ev.LOADING, ev.RUNNING, ev.PAUSED)
-        if action == "checkpoint":
+        if action in ("checkpoint", "early_stopping", "learning_rate"):
             return can_command and state in (ev.RUNNING, ev.PAUSED)
+        if action == "errors":
+            return self.error_snapshot is not None
         if action == "toggle_digits":
             return bool(self.train_digits.images) and not self.screen.has_class("-wide")
         return True
@@ -393,6 +440,45 @@ class MnistApp(App[None]):
     def action_toggle_digits(self) -> None:
         self._user_chose_digits = True
         self.digits_view = "predictions" if self.digits_view == "train" else "train"
+
+    def action_early_stopping(self) -> None:
+        if not isinstance(self.screen, EarlyStoppingForm):
+            self.push_screen(EarlyStoppingForm(self.early_stopping_panel.current_settings()))
+
+    def on_early_stopping_form_submitted(self, message: EarlyStoppingForm.Submitted) -> None:
+        if not self.check_action("early_stopping", ()):
+            self.notify("The run is no longer going: nothing changed", title="Early stopping", severity="warning")
+            return
+        panel = self.early_stopping_panel
+        if message.config == panel.current_settings():
+            self.notify("Nothing changed", title="Early stopping")
+            return
+        changes = describe_changes(panel.settings, message.config)
+        self.control.set_early_stopping(message.config)
+        panel.set_pending(message.config)
+        self.notify(f"{changes}: applies at the next evaluation", title="Early stopping")
+
+    def action_learning_rate(self) -> None:
+        if not isinstance(self.screen, LearningRateScreen):
+            panel = self.early_stopping_panel
+            self.push_screen(LearningRateScreen(panel.lr, panel.pending_lr))
+
+    def on_learning_rate_screen_submitted(self, message: LearningRateScreen.Submitted) -> None:
+        if not self.check_action("learning_rate", ()):
+            self.notify("The run is no longer going: nothing changed", title="Learning rate", severity="warning")
+            return
+        if message.lr is not None:
+            self.control.set_lr(message.lr)
+            change = fmt.learning_rate(message.lr)
+        else:
+            self.control.scale_lr(message.factor or 1.0)
+            change = f"×{message.factor:g}"
+        self.early_stopping_panel.set_pending_lr(change)
+        self.notify(f"lr {change}: applies from the next step", title="Learning rate")
+
+    def action_errors(self) -> None:
+        if self.error_snapshot is not None and not isinstance(self.screen, ErrorsScreen):
+            self.push_screen(ErrorsScreen(self.error_snapshot, run_dir=self.run_dir, live=self.run_active))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -454,6 +540,9 @@ class MnistApp(App[None]):
             ("stop", "Stop the run", "Finish the step, evaluate, save; the app stays open"),
             ("checkpoint", "Save checkpoint", "Save a checkpoint of the run now"),
             ("toggle_digits", "Switch digits", "Show the training digits or the predictions"),
+            ("errors", "Browse errors", "The misclassified test digits, the confusion matrix, per-class accuracy"),
+            ("early_stopping", "Early stopping settings", "Patience, min delta, warm-up… (at the next evaluation)"),
+            ("learning_rate", "Learning rate", "Set the learning rate, or x0.1 / x10 (from the next step)"),
             ("screenshot", "Screenshot", "Save an SVG screenshot into the run directory"),
             ("help", "Help", "Keys and what the panels show"),
             ("quit", "Quit", "Quit (asks first while the run is active)"),

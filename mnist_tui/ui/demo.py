@@ -3,7 +3,10 @@
 ``DemoRun(...)`` is an event source like the real trainer's: call it with a ``Control`` and iterate. It is
 deterministic (seeded; elapsed time is simulated, not read from a clock) and it honours the control the way
 the trainer does: pause blocks on ``control.wait_while_paused()``, stop finishes with an evaluation, a
-checkpoint and ``RunFinished(reason="stopped")``, save-now yields a ``CheckpointSaved``.
+checkpoint and ``RunFinished(reason="stopped")``, save-now yields a ``CheckpointSaved``, a new learning rate
+applies from the next step and new early-stopping settings at the next evaluation (each with a
+``SettingsChanged``). Early stopping is the engine's own ``EarlyStopper``, fed the scripted evaluations, and
+it ends the run when it says so; an ``EarlyStoppingState`` follows the set-up and every evaluation.
 
     python -m mnist_tui.ui.demo          # the app on a demo run, paced like a real one
 """
@@ -16,9 +19,11 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+from ..config import EarlyStoppingConfig
 from ..engine.control import Control
+from ..engine.early_stopping import EarlyStopper
 from ..engine.events import (
     FAILURE,
     LOADING,
@@ -26,12 +31,14 @@ from ..engine.events import (
     RUNNING,
     STOPPING,
     CheckpointSaved,
+    EarlyStoppingState,
     Evaluation,
     Event,
     Log,
     Previews,
     RunFinished,
     RunStarted,
+    SettingsChanged,
     StateChanged,
     StepMetrics,
 )
@@ -96,10 +103,15 @@ class DemoRun:
     seconds_per_step: float = 0.02  # simulated training time per step (elapsed, ETA)
     step_delay: float = 0.0  # real seconds to sleep per StepMetrics event (0: as fast as possible)
     load_delay: float = 0.0  # real seconds spent "loading"
-    hold_at: int | None = None  # stay at this iteration ("running") until paused, stopped or asked to save
+    hold_at: int | None = None  # stay at this iteration ("running") until a command; a test may raise it meanwhile
     fail_at: int | None = None  # end with RunFinished(reason="failed") at this iteration
     raise_at: int | None = None  # raise an exception at this iteration (a source that crashes)
     early_stop_at: int | None = None  # end with RunFinished(reason="early_stop") at this iteration
+    lr: float = 3e-4  # the learning rate the run starts with
+    early_stopping: EarlyStoppingConfig = field(
+        default_factory=lambda: EarlyStoppingConfig(min_delta=0.1, warmup_evals=5)  # the tests' runs never stop early
+    )
+    plateau_at: int | None = None  # the plateau schedule cuts the lr (x0.3) at this evaluation's iteration
     start_gate: threading.Event | None = None  # wait for this (while loading) before starting
     run_dir: str = "runs/demo"
     device: str = "cpu"
@@ -129,7 +141,17 @@ class DemoRun:
                     break
         if self.load_delay:
             time.sleep(self.load_delay)
-        config = {"batch_size": self.batch_size, "epochs": self.epochs, "eval_every": self.eval_every}
+        config = {
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "eval_every": self.eval_every,
+            "lr": self.lr,
+            "schedule": "constant",
+            "early_stopping": asdict(self.early_stopping),
+            "lr_plateau": self.plateau_at is not None,
+            "plateau_patience": 5,
+            "plateau_factor": 0.3,
+        }
         yield RunStarted(
             run_dir=self.run_dir,
             config=config,
@@ -155,11 +177,31 @@ class DemoRun:
             test_images=tuple(demo_digit(k, rng) for k in test_labels),
             test_labels=test_labels,
         )
-        yield StateChanged(RUNNING, "training")
-
+        stopper = EarlyStopper(self.early_stopping)
+        lr = self.lr
         best, best_iteration = 0.0, 0
         accuracy: float | None = None
         iteration = 0
+
+        def early_stopping_state() -> EarlyStoppingState:
+            c, w = stopper.config, stopper.watch
+            return EarlyStoppingState(
+                iteration=iteration,
+                enabled=c.enabled,
+                monitor=c.monitor,
+                patience=c.patience,
+                min_delta=c.min_delta,
+                warmup_evals=c.warmup_evals,
+                restore_best=c.restore_best,
+                best=w.best,
+                best_iteration=w.best_iteration,
+                wait=w.wait,
+                evals=w.evals,
+                remaining=stopper.remaining,
+            )
+
+        yield early_stopping_state()
+        yield StateChanged(RUNNING, "training")
 
         def evaluate(at: int) -> Evaluation:
             nonlocal best, best_iteration, accuracy
@@ -183,6 +225,9 @@ class DemoRun:
             )
 
         def finish(reason: str, message: str) -> RunFinished:
+            kept = stopper.watch.best_iteration  # with restore_best the run ends on the best weights, as the trainer's
+            restored = stopper.config.restore_best and kept is not None and reason != FAILURE
+            weights = f"best from iteration {kept}" if restored else "last"
             return RunFinished(
                 reason=reason,
                 message=message,
@@ -193,6 +238,8 @@ class DemoRun:
                 best_iteration=best_iteration or None,
                 elapsed=iteration * self.seconds_per_step,
                 device=self.device,
+                stopped_early_at=iteration if reason == "early_stop" else None,
+                weights=weights,
             )
 
         def checkpoint(tag: str) -> CheckpointSaved:
@@ -214,6 +261,11 @@ class DemoRun:
                 yield checkpoint("last")
                 yield finish(control.stop_reason, f"stopped at iteration {iteration}")
                 return
+            lr_changes = control.take_changes("lr") if control.has_changes else []
+            if lr_changes:  # applied from the next step, as the trainer does
+                for kind, value in lr_changes:
+                    lr = value if kind == "lr" else lr * value
+                yield SettingsChanged(iteration, {"lr": lr})
             if iteration >= self.total_steps:
                 yield checkpoint("last")
                 yield finish("completed", f"completed {self.epochs} epochs")
@@ -236,7 +288,7 @@ class DemoRun:
                 epoch=epoch,
                 epoch_step=(iteration - 1) % self.steps_per_epoch + 1,
                 losses=tuple(_loss(i, rng) for i in range(first, iteration + 1)),
-                lr=3e-4,
+                lr=lr,
                 images_per_second=self.batch_size / self.seconds_per_step,
                 elapsed=iteration * self.seconds_per_step,
             )
@@ -246,9 +298,22 @@ class DemoRun:
             if iteration % self.eval_every < self.chunk or iteration == self.total_steps:
                 at = iteration - iteration % self.eval_every if iteration != self.total_steps else iteration
                 if at:
-                    yield evaluate(at)
-                    if accuracy is not None and accuracy >= best and at == best_iteration:
+                    for _, settings in control.take_changes("early_stopping"):  # at the evaluation, as the trainer
+                        stopper.reconfigure(settings)
+                        yield SettingsChanged(iteration, {"early_stopping": asdict(settings)})
+                    evaluation = evaluate(at)
+                    yield evaluation
+                    if stopper.update(evaluation.test_accuracy, evaluation.test_loss, at):
                         yield checkpoint("best")
+                    yield early_stopping_state()
+                    if self.plateau_at is not None and at == self.plateau_at:
+                        lr *= 0.3
+                        yield SettingsChanged(iteration, {"lr": lr}, source="plateau")
+                    if stopper.should_stop:
+                        monitor, wait = stopper.config.monitor, stopper.watch.wait
+                        message = f"early stop: no improvement of test {monitor} for {wait} evaluations"
+                        yield finish("early_stop", message)
+                        return
             if self.early_stop_at is not None and iteration >= self.early_stop_at:
                 yield finish("early_stop", f"no improvement for 3 evaluations (best at {best_iteration})")
                 return
@@ -266,6 +331,8 @@ def main() -> int:  # pragma: no cover - manual look at the screen
     parser.add_argument("--fail-at", type=int, default=None)
     parser.add_argument("--run-dir", default=None)
     parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--patience", type=int, default=20, help="early-stopping patience, in evaluations")
+    parser.add_argument("--plateau-at", type=int, default=None, help="the plateau schedule cuts the lr here")
     args = parser.parse_args()
     run_dir = args.run_dir or os.path.join(os.getcwd(), "runs", "demo")
     source = DemoRun(
@@ -277,6 +344,8 @@ def main() -> int:  # pragma: no cover - manual look at the screen
         fail_at=args.fail_at,
         run_dir=run_dir,
         dataset=args.dataset,
+        early_stopping=EarlyStoppingConfig(patience=args.patience, min_delta=0.1, warmup_evals=5),
+        plateau_at=args.plateau_at,
     )
     app = MnistApp(source, run_dir=run_dir)
     app.run()

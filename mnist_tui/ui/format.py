@@ -62,3 +62,13 @@ def eta(remaining_steps: int | None, batch_size: int | None, images_per_second: 
     if remaining_steps is None or not batch_size or not images_per_second or images_per_second <= 0:
         return None
     return max(0, remaining_steps) * batch_size / images_per_second
+
+
+def learning_rate(value: float | None) -> str:
+    """A learning rate in up to three significant digits: 3e-04, 2.7e-05, 0.01, 0.3; N/A when unknown."""
+    if value is None or not math.isfinite(value):
+        return NA
+    if value == 0 or 1e-2 <= abs(value) < 1e3:
+        return f"{value:.3g}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"

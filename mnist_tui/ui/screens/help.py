@@ -16,6 +16,9 @@ KEYS = (
     ("s", "stop gracefully: finish the step, evaluate, save; the app stays open to look around"),
     ("c", "save a checkpoint now (last.pt in the run directory)"),
     ("d", "switch the digit panel between the training digits and the predictions"),
+    ("m", "browse the misclassified test digits, the confusion matrix and per-class accuracy (after an evaluation)"),
+    ("e", "early-stopping settings: on/off, metric, patience, min Δ, warm-up, restore best (at the next evaluation)"),
+    ("l", "learning rate: type a new one, or ↓ ×0.1 / ↑ ×10 (from the next step)"),
     ("S", "save an SVG screenshot of the screen into the run directory"),
     ("?", "this help"),
     ("q", "quit (asks first while the run is active, and lets it save)"),
@@ -28,6 +31,11 @@ PANELS = (
     ("Training digits", "the first 40 training digits, as the tutorial shows them"),
     ("Predictions", "test digits with the model's latest guess: ✓ right, ✗(true label) wrong"),
     ("Device", "what the run trains on, its load and memory, throughput and time left"),
+    (
+        "Early stopping",
+        "on or off; the best value of the watched metric and its iteration; evaluations without gain against "
+        "the patience; how many evaluations are left before a stop; the learning rate, and any plateau cut",
+    ),
 )
 
 

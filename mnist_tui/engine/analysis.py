@@ -1,0 +1,161 @@
+"""What an evaluation gets wrong: the confusion matrix and the misclassified test digits (no UI imports).
+
+``predict`` runs the model over the test set in large batches. ``summarise`` turns the logits into the
+evaluation's figures (mean loss, correct count, preview predictions) and its errors: per-image losses,
+predictions and the confusion matrix on the device, the probabilities of the worst ``MAX_MISCLASSIFIED``
+misclassified digits only, all packed into one tensor and brought to the host in ONE transfer (a no-op on
+the CPU). ``make_snapshot`` adds those digits' images from the CPU copy of the test set and builds the
+``EvaluationSnapshot`` event. ``write_error_csvs`` writes ``misclassified.csv`` and ``confusion.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .events import EvaluationSnapshot, Misclassified
+
+MAX_MISCLASSIFIED = 2000  # worst-loss digits kept per evaluation (an early model gets thousands wrong)
+DECIMALS = 4  # probabilities and losses are rounded to this many decimals
+MISCLASSIFIED_CSV = "misclassified.csv"
+CONFUSION_CSV = "confusion.csv"
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """One evaluation, on the host, in plain values."""
+
+    loss: float  # mean cross-entropy over the test set
+    correct: int
+    total: int
+    preview: tuple[int, ...]  # predictions for the first n_preview test images
+    confusion: tuple[tuple[int, ...], ...]  # [true][predicted]
+    n_misclassified: int
+    errors: tuple[tuple[int, int, int, float, tuple[float, ...]], ...]  # (index, true, predicted, loss, probs)
+
+
+def predict(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """The model's logits for ``x``, in batches of ``batch``, under inference mode (the caller sets eval())."""
+    with torch.inference_mode():
+        return torch.cat([model(x[start : start + batch]) for start in range(0, len(x), batch)])
+
+
+def summarise(
+    logits: torch.Tensor, targets: torch.Tensor, *, n_preview: int = 0, limit: int = MAX_MISCLASSIFIED
+) -> EvalOutcome:
+    """The figures and errors of an evaluation from its logits, with a single device-to-host transfer."""
+    n, classes = logits.shape
+    k = min(limit, n)
+    with torch.inference_mode():
+        logits = logits.float()
+        losses = F.cross_entropy(logits, targets, reduction="none")
+        pred = logits.argmax(1)
+        confusion = torch.bincount(targets * classes + pred, minlength=classes * classes)
+        # The worst k by loss among the wrong ones; right ones sort last. A fixed shape: no sync to count them.
+        key = torch.where(pred != targets, losses, torch.full_like(losses, -float("inf")))
+        top = key.topk(k).indices if k else key.new_empty(0, dtype=torch.long)
+        rows = torch.cat(
+            [
+                top[:, None].float(),
+                targets[top, None].float(),
+                pred[top, None].float(),
+                losses[top, None],
+                torch.softmax(logits[top], 1),
+            ],
+            1,
+        )
+        packed = torch.cat([losses.sum()[None], confusion.float(), pred[:n_preview].float(), rows.flatten()])
+        host = packed.cpu().numpy().astype(np.float64)  # the one transfer
+    cells = classes * classes
+    matrix = host[1 : 1 + cells].round().astype(np.int64).reshape(classes, classes)
+    n_preview = min(n_preview, n)
+    preview = host[1 + cells : 1 + cells + n_preview].round().astype(np.int64)
+    correct = int(np.trace(matrix))
+    wrong = n - correct
+    table = host[1 + cells + n_preview :].reshape(k, 4 + classes)[: min(wrong, k)]
+    ids = table[:, :3].round().astype(np.int64).tolist()
+    rounded = table[:, 3:].round(DECIMALS).tolist()
+    errors = tuple((i, t, p, row[0], tuple(row[1:])) for (i, t, p), row in zip(ids, rounded))
+    return EvalOutcome(
+        loss=float(host[0]) / n,
+        correct=correct,
+        total=n,
+        preview=tuple(preview.tolist()),
+        confusion=tuple(tuple(row) for row in matrix.tolist()),
+        n_misclassified=wrong,
+        errors=errors,
+    )
+
+
+def make_snapshot(
+    outcome: EvalOutcome,
+    images: torch.Tensor,
+    *,
+    iteration: int,
+    epoch: int,
+    class_names: Sequence[str],
+    weights: str = "",
+) -> EvaluationSnapshot:
+    """The event for ``outcome``; ``images`` is the test set as CPU uint8 [N, 28, 28]."""
+    if outcome.errors:
+        index = torch.tensor([e[0] for e in outcome.errors], dtype=torch.long, device=images.device)
+        picked = images[index].reshape(len(index), -1).cpu().numpy()
+        blobs = [row.tobytes() for row in picked]
+    else:
+        blobs = []
+    entries = tuple(
+        Misclassified(index=i, true=t, predicted=p, loss=loss, probabilities=probs, image=blob)
+        for (i, t, p, loss, probs), blob in zip(outcome.errors, blobs)
+    )
+    return EvaluationSnapshot(
+        iteration=iteration,
+        epoch=epoch,
+        class_names=tuple(class_names),
+        confusion=outcome.confusion,
+        misclassified=entries,
+        n_misclassified=outcome.n_misclassified,
+        test_loss=outcome.loss,
+        weights=weights,
+    )
+
+
+def write_error_csvs(run_dir: str | os.PathLike, snapshot: EvaluationSnapshot) -> tuple[Path, Path]:
+    """Write ``misclassified.csv`` and ``confusion.csv`` into ``run_dir`` (atomically); their paths.
+
+    misclassified.csv: ``index,true,predicted,confidence,loss,p0..p9``, worst loss first (the snapshot's
+    list: every misclassified digit unless there were more than MAX_MISCLASSIFIED). confusion.csv: one row a
+    true label, one column a predicted label, counts. Raises OSError when the directory cannot be written.
+    """
+    directory = Path(run_dir)
+    classes = len(snapshot.confusion)
+    rows: list[list[object]] = [
+        ["index", "true", "predicted", "confidence", "loss", *(f"p{c}" for c in range(classes))]
+    ]
+    worst_first = sorted(snapshot.misclassified, key=lambda m: -m.loss)  # as the engine makes them; kept if not
+    rows += [[m.index, m.true, m.predicted, m.confidence, m.loss, *m.probabilities] for m in worst_first]
+    misclassified = _write_csv(directory / MISCLASSIFIED_CSV, rows)
+    matrix: list[list[object]] = [["true\\predicted", *range(classes)]]
+    matrix += [[t, *row] for t, row in enumerate(snapshot.confusion)]
+    confusion = _write_csv(directory / CONFUSION_CSV, matrix)
+    return misclassified, confusion
+
+
+def _write_csv(path: Path, rows: list[list[object]]) -> Path:
+    # A temporary name of its own (the trainer and the browser may both write), then a rename.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

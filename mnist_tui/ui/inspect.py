@@ -1,0 +1,39 @@
+"""``mnist-tui inspect RUN_DIR`` in the terminal: the error browser on its own, for a finished run."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+
+from ..engine.events import EvaluationSnapshot
+from .app import MnistApp
+from .screens.errors import ErrorsScreen
+
+
+class InspectErrorsScreen(ErrorsScreen):
+    """The browser as the whole app: leaving it quits."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,m,q", "close", "Quit", tooltip="Quit")]
+
+
+class InspectApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "mnist-tui inspect"
+    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
+    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
+
+    def __init__(self, snapshot: EvaluationSnapshot, run_dir: str | None = None) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.run_dir = run_dir
+
+    def on_mount(self) -> None:
+        screen = InspectErrorsScreen(self.snapshot, run_dir=self.run_dir, live=False)
+        self.push_screen(screen, lambda _: self.exit())
+
+
+def run_inspect_app(snapshot: EvaluationSnapshot, run_dir: str | None = None) -> int:
+    InspectApp(snapshot, run_dir).run()
+    return 0
