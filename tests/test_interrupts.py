@@ -42,3 +42,37 @@ def test_signal_stops_headless_run_and_resume_continues(sig, synthetic_dir, tmp_
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     started = [l for l in lines if l["event"] == "run_started"]
     assert [s["start_iteration"] for s in started] == [0, reached]
+
+
+def test_app_on_a_terminal_that_hangs_up_saves_and_exits(synthetic_dir, tmp_path):
+    """A dropped SSH session: the terminal closes under the live app; the run saves, the process ends."""
+    import pty
+    import select
+    import time
+
+    run = tmp_path / "run"
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(sys.executable, [sys.executable, "-m", "mnist_tui", "--dataset", str(synthetic_dir),
+                  "--device", "cpu", "--batch-size", "50", "--eval-every", "4", "--epochs", "500",
+                  "--run-dir", str(run)])  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "best.pt").exists() and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                os.read(fd, 65536)
+            except OSError:
+                break
+    os.close(fd)  # the terminal goes away: the kernel sends SIGHUP to the app
+    status = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the app kept running after its terminal hung up")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["reason"] == "interrupted"
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["loop"]["iteration"] == summary["iteration"]

@@ -84,6 +84,7 @@ class MnistApp(App[None]):
     ) -> None:
         super().__init__()
         self.event_source = event_source
+        self.trainer_finished = threading.Event()  # set when the training worker has returned
         self.control = control or Control()
         self.stats_reader: StatsReader = stats_reader or read_device_stats
         self.stats_interval = stats_interval
@@ -176,6 +177,7 @@ class MnistApp(App[None]):
             finished = True
         if not finished:
             self.post_message(EngineEvent(self._failure("the trainer ended without reporting a result")))
+        self.trainer_finished.set()
 
     def _failure(self, message: str) -> ev.RunFinished:
         return ev.RunFinished(
@@ -568,6 +570,9 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
 
     def on_signal(signum: int, frame: Any) -> None:
         app.request_shutdown_threadsafe()
+        if signum == getattr(signal, "SIGHUP", None):
+            # The terminal is gone: once the run has saved, leave even if the app cannot restore a terminal.
+            threading.Thread(target=_exit_when_saved, args=(app,), daemon=True).start()
 
     previous = {}
     for name in ("SIGTERM", "SIGHUP"):
@@ -586,3 +591,10 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
     if app.return_code is not None and app.return_code != 0:
         return app.return_code
     return 1 if app.run_state == ev.FAILED else 0
+
+
+def _exit_when_saved(app: MnistApp, grace: float = 3.0) -> None:
+    """After a hang-up: wait for the run to save, give the app a moment to exit, then end the process."""
+    app.trainer_finished.wait()
+    time.sleep(grace)
+    os._exit(130)

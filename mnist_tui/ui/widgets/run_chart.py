@@ -20,7 +20,7 @@ FALLBACK_COLOUR = (160, 160, 160)
 class RunChart(PlotextPlot):
     """A plot over training iterations. Subclasses implement ``draw`` with ``self.plt``."""
 
-    REDRAW_SECONDS = 0.5  # at most 2 redraws a second, however fast events arrive (cheap over SSH)
+    REDRAW_SECONDS = 1.0  # at most one redraw a second, however fast events arrive (cheap over SSH)
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
