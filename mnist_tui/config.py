@@ -76,7 +76,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, dropout and shuffling; a seeded CPU run is reproducible
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 0  # CPU threads for torch; 0 leaves torch's default
-    metrics_interval: float = 0.25  # seconds between step-metric events (what a screen can show)
+    metrics_interval: float = 0.5  # seconds between step-metric events (what a screen can show)
     run_dir: str | None = None  # where the run writes config, metrics and checkpoints (None: user data dir)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     lr_plateau: bool = False  # multiply the lr by plateau_factor after plateau_patience evaluations without gain
