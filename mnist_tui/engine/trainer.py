@@ -78,6 +78,11 @@ class LoopState:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    @property
+    def epoch_reached(self) -> int:
+        """The last epoch with any steps done (``epoch`` already points at the next one at an epoch end)."""
+        return self.epoch if self.epoch_step else self.epoch - 1
+
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N,28,28] -> float [N,1,28,28], as the tutorial's ToTensor + Normalize((0.5,), (0.5,))."""
@@ -415,7 +420,7 @@ class Trainer:
         yield from self._emit(
             Evaluation(
                 iteration=self.state.iteration,
-                epoch=self.state.epoch,
+                epoch=self.state.epoch_reached,
                 test_loss=loss,
                 test_accuracy=self.state.last_accuracy,
                 correct=correct,
@@ -435,7 +440,7 @@ class Trainer:
             outcome,
             self.test_images,
             iteration=self.state.iteration,
-            epoch=self.state.epoch,
+            epoch=self.state.epoch_reached,
             class_names=self.class_names,
             weights=weights,
         )
@@ -527,7 +532,7 @@ class Trainer:
             reason=reason,
             message=message,
             iteration=state.iteration,
-            epoch=state.epoch if state.epoch_step else state.epoch - 1,  # the epoch reached
+            epoch=state.epoch_reached,
             final_accuracy=state.last_accuracy,
             best_accuracy=state.best_accuracy if state.best_accuracy >= 0 else None,
             best_iteration=state.best_iteration if state.best_accuracy >= 0 else None,
