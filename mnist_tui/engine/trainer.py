@@ -286,7 +286,7 @@ class Trainer:
             yield from self._emit(StateChanged(STOPPING, "stopping: evaluating and saving"))
         yield from self._flush()
         if state.last_eval_iteration != state.iteration:
-            yield from self._evaluate_and_check()
+            yield from self._evaluate_and_check(scheduled=False)
         yield from self._save("last")  # the resumable state, before any weights are swapped
         yield from self._restore_best_weights()
         yield from self._write_error_csvs()
@@ -337,14 +337,16 @@ class Trainer:
             raise _Diverged(f"training loss became {values[-1]} at iteration {state.iteration}")
 
     # --- evaluation, early stopping, learning rate --------------------------------------------------------
-    def _evaluate_and_check(self) -> Iterator[Event]:
+    def _evaluate_and_check(self, scheduled: bool = True) -> Iterator[Event]:
         """Evaluate on the full test set, update early stopping and the plateau schedule.
 
-        A generator whose return value says whether early stopping ends the run here.
+        A generator whose return value says whether early stopping ends the run here. An unscheduled
+        evaluation (the one a stop makes at the step it reached) is reported but feeds no best, no early
+        stopping and no plateau, so a run stopped and resumed ends exactly as one that was not.
         """
         yield from self._flush()
         state = self.state
-        for _, es_config in self.control.take_changes("early_stopping"):
+        for _, es_config in self.control.take_changes("early_stopping") if scheduled else ():
             self.stopper.reconfigure(es_config)
             yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
         started = time.monotonic()
@@ -357,7 +359,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise _Diverged(f"test loss became {loss} at iteration {state.iteration}")
         state.last_accuracy, state.last_eval_iteration = accuracy, state.iteration
-        if accuracy > state.best_accuracy:
+        if scheduled and accuracy > state.best_accuracy:
             state.best_accuracy, state.best_iteration = accuracy, state.iteration
         yield from self._emit(
             Evaluation(
@@ -374,6 +376,8 @@ class Trainer:
             )
         )
         yield from self._emit_snapshot(outcome)
+        if not scheduled:
+            return False
         if self.stopper.update(accuracy, loss, state.iteration):
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             yield from self._save("best")

@@ -1,0 +1,121 @@
+"""Interrupt headless runs at random moments with random signals, resume each, and check nothing was lost.
+
+    python scripts/interrupt_resume.py [--trials 20] [--seed 0] [--dataset DIR|mnist]
+
+First one uninterrupted reference run. Then, per trial: start the same run, send SIGINT, SIGTERM or SIGHUP
+after a random delay, check it exits 130 with `summary.json` saying `interrupted` and a loadable
+`last.pt` at the step it reached, resume it with `--resume`, and compare the whole run with the reference:
+every step's training loss, every scheduled evaluation, and the final accuracy. Prints one line per trial
+and "N of N resumed to the right step with metrics intact". Exit code 1 if any trial failed.
+Without --dataset it trains on a small synthetic set in the real MNIST file format (tests/synthetic.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from mnist_tui.engine.checkpoints import load_checkpoint  # noqa: E402
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+
+
+def command(dataset: str, run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "mnist_tui", "--headless", "--device", "cpu", "--dataset", dataset,
+            "--batch-size", "50", "--eval-every", "4", "--epochs", "40", "--run-dir", str(run_dir)]  # fmt: skip
+
+
+def history(run_dir: Path) -> tuple[dict[int, float], dict[int, float], dict]:
+    """Per-iteration training loss and scheduled-evaluation accuracy, from metrics.jsonl; and the summary."""
+    losses: dict[int, float] = {}
+    evals: dict[int, float] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "step":
+            first = event["iteration"] - len(event["losses"]) + 1
+            for i, loss in enumerate(event["losses"]):
+                losses[first + i] = loss
+        elif event["event"] == "evaluation" and event["iteration"] % 4 == 0 and event.get("weights_from") is None:
+            evals[event["iteration"]] = event["test_accuracy"]
+    return losses, evals, json.loads((run_dir / "summary.json").read_text())
+
+
+def trial(n: int, dataset: str, base: Path, reference, rng: random.Random) -> tuple[bool, str]:
+    run_dir = base / f"trial-{n}"
+    sig = rng.choice(SIGNALS)
+    delay = rng.uniform(0.0, 3.0)
+    proc = subprocess.Popen(command(dataset, run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # training has begun once the run directory is announced
+        if line.startswith("Run directory"):
+            break
+    time.sleep(delay)
+    proc.send_signal(sig)
+    proc.communicate(timeout=300)
+    name = signal.Signals(sig).name
+    if not (run_dir / "summary.json").exists():
+        return False, f"{name} after {delay:.2f}s: no summary.json"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    reached = summary["iteration"]
+    if summary["reason"] == "completed":
+        return True, f"{name} after {delay:.2f}s: the run had already completed ({reached} steps)"
+    if proc.returncode != 130 or summary["reason"] != "interrupted":
+        return False, f"{name} after {delay:.2f}s: exit {proc.returncode}, reason {summary['reason']}"
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["loop"]["iteration"]
+    if saved != reached:
+        return False, f"{name}: summary says step {reached}, last.pt holds step {saved}"
+    resumed = subprocess.run([sys.executable, "-m", "mnist_tui", "--resume", str(run_dir), "--headless"],
+                             capture_output=True, text=True)  # fmt: skip
+    if resumed.returncode != 0:
+        return False, f"{name} at step {reached}: resume failed: {resumed.stderr.strip()[-200:]}"
+    losses, evals, final = history(run_dir)
+    ref_losses, ref_evals, ref_final = reference
+    problems = []
+    if losses != ref_losses:
+        bad = [i for i in ref_losses if losses.get(i) != ref_losses[i]]
+        problems.append(f"losses differ from step {bad[0] if bad else '?'}")
+    if evals != ref_evals:
+        problems.append("evaluations differ")
+    if final["final_accuracy"] != ref_final["final_accuracy"] or final["iteration"] != ref_final["iteration"]:
+        problems.append(f"final {final['final_accuracy']} at {final['iteration']} vs {ref_final['final_accuracy']}")
+    detail = f"{name} after {delay:.2f}s, stopped at step {reached}, resumed to {final['iteration']}"
+    return not problems, detail + (": " + "; ".join(problems) if problems else ": intact")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", help="a data set name or directory (default: a synthetic set made here)")
+    args = p.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="interrupt-resume-"))
+    dataset = args.dataset
+    if dataset is None:
+        from synthetic import write_dataset
+
+        dataset = str(write_dataset(base / "data", n_train=600, n_test=200))
+    subprocess.run(command(dataset, base / "reference"), check=True, capture_output=True)
+    reference = history(base / "reference")
+    print(f"reference: {reference[2]['iteration']} steps, final accuracy {reference[2]['final_accuracy']:.2%}")
+    rng = random.Random(args.seed)
+    ok = 0
+    for n in range(1, args.trials + 1):
+        good, detail = trial(n, dataset, base, reference, rng)
+        ok += good
+        print(f"{n:>3} {'ok  ' if good else 'FAIL'} {detail}", flush=True)
+    print(f"{ok} of {args.trials} resumed to the right step with metrics intact")
+    return 0 if ok == args.trials else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
