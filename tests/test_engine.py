@@ -280,6 +280,11 @@ def test_resume_mid_epoch_continues_the_same_shuffle(synthetic_dir, tmp_path):
     resumed = list(Trainer.resume_run(tmp_path / "part").run())
     losses = lambda evs: [l for s in of(evs, ev.StepMetrics) for l in s.losses]  # noqa: E731
     assert losses(resumed) == losses(whole)[5:]
+    # The evaluation the stop made at step 5 fed no best and no early stopping: the run ends the same.
+    for key in ("final_accuracy", "best_accuracy", "best_iteration", "weights"):
+        assert getattr(resumed[-1], key) == getattr(whole[-1], key), key
+    es = lambda evs: of(evs, ev.EarlyStoppingState)[-1]  # noqa: E731
+    assert (es(resumed).wait, es(resumed).evals, es(resumed).best) == (es(whole).wait, es(whole).evals, es(whole).best)
 
 
 def test_existing_run_directory_is_not_overwritten(synthetic_dir, tmp_path):
