@@ -486,7 +486,11 @@ class Trainer:
     def _save(self, tag: str) -> Iterator[Event]:
         run_dir = self.run_dir
         path = run_dir.best_checkpoint if tag == "best" else run_dir.last_checkpoint
-        save_checkpoint(path, self._snapshot())
+        try:
+            save_checkpoint(path, self._snapshot())
+        except OSError as exc:  # a full disk, a vanished directory: the previous checkpoint is still whole
+            kept = f"{path} from before is kept" if path.exists() else "no earlier checkpoint exists"
+            raise RunDirError(f"{path}: cannot save the checkpoint ({exc.strerror or exc}); {kept}") from None
         yield from self._emit(CheckpointSaved(str(path), tag, self.state.iteration))
 
     def _snapshot(self) -> dict[str, Any]:
@@ -546,9 +550,13 @@ class Trainer:
             weights=self.weights,
             **extra,
         )
-        yield from self._emit(finished)
-        if self.run_dir is not None:
-            self.run_dir.write_summary(finished)
+        try:
+            if self.run_dir is not None:
+                self.run_dir.record(finished)
+                self.run_dir.write_summary(finished)
+        except RunDirError:  # the disk that failed the run may refuse these too; the event still goes out
+            pass
+        yield finished
 
 
 def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, n_preview: int) -> EvalOutcome:

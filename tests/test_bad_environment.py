@@ -1,0 +1,44 @@
+"""A full disk or an unwritable run directory: a clear message, and the last good checkpoint kept."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+from mnist_tui.config import TrainConfig
+from mnist_tui.engine import events as ev
+from mnist_tui.engine import trainer as trainer_mod
+from mnist_tui.engine.checkpoints import load_checkpoint
+from mnist_tui.engine.trainer import Trainer
+from test_cli import mnist_tui
+
+
+def test_disk_full_at_a_checkpoint_keeps_the_previous_one(synthetic_dir, tmp_path, monkeypatch):
+    real_save = trainer_mod.save_checkpoint
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+
+    def save_until_full(path, state):
+        if last.exists():  # the first last.pt was written: from now on the disk is full
+            with open(path.with_name(".partial"), "wb") as f:
+                f.write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, state)
+
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", save_until_full)
+    cfg = TrainConfig(dataset=str(synthetic_dir), epochs=3, batch_size=50, eval_every=5, device="cpu",
+                      run_dir=str(tmp_path / "run"))  # fmt: skip
+    events = list(Trainer(cfg).run())
+    finished = events[-1]
+    assert isinstance(finished, ev.RunFinished) and finished.reason == ev.FAILURE and finished.bad_input
+    assert "No space left on device" in finished.message and "from before is kept" in finished.message
+    assert load_checkpoint(last)["loop"]["iteration"] == 12  # the end of epoch 1, whole
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["reason"] == "failed"
+
+
+def test_unwritable_run_directory_is_one_line_and_exit_2(synthetic_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = mnist_tui("--dataset", str(synthetic_dir), "--run-dir", str(blocker / "run"), "--headless")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write the run directory" in lines[0] and str(blocker) in lines[0]
