@@ -42,3 +42,26 @@ def test_unwritable_run_directory_is_one_line_and_exit_2(synthetic_dir, tmp_path
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot write the run directory" in lines[0] and str(blocker) in lines[0]
+
+
+def test_out_of_memory_is_one_clear_line_and_keeps_the_checkpoint(synthetic_dir, tmp_path, monkeypatch):
+    """CUDA OOM, simulated on CPU: the evaluation after the first epoch runs out of memory."""
+    import torch
+
+    real = trainer_mod._evaluate
+    calls = {"n": 0}
+
+    def evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "_evaluate", evaluate)
+    cfg = TrainConfig(dataset=str(synthetic_dir), epochs=3, batch_size=50, eval_every=4, device="cpu",
+                      run_dir=str(tmp_path / "run"))  # fmt: skip
+    finished = list(Trainer(cfg).run())[-1]
+    assert finished.reason == ev.FAILURE and finished.bad_input
+    assert "ran out of memory at iteration 16" in finished.message and "--batch-size" in finished.message
+    assert "last good checkpoint is" in finished.message
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["loop"]["iteration"] == 12

@@ -118,6 +118,8 @@ class Trainer:
             yield from self._loop()
         except _Diverged as exc:
             yield from self._finish(DIVERGED, str(exc))
+        except torch.OutOfMemoryError:
+            yield from self._finish(FAILURE, self._out_of_memory_message(), bad_input=True)
         except Exception as exc:  # a failure ends the run with a reason instead of killing the caller
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, InputError):
@@ -126,6 +128,16 @@ class Trainer:
         finally:
             if self.run_dir is not None:
                 self.run_dir.close()
+
+    def _out_of_memory_message(self) -> str:
+        where = f"at iteration {self.state.iteration}" if self.run_dir is not None else "while loading"
+        kept = ""
+        if self.run_dir is not None and self.run_dir.last_checkpoint.exists():
+            kept = f"; the last good checkpoint is {self.run_dir.last_checkpoint}"
+        return (
+            f"{self.device_str} ran out of memory {where}: try a smaller --batch-size or --eval-batch-size, "
+            f"or another --device{kept}"
+        )
 
     def _emit(self, event: Event) -> Iterator[Event]:
         if self.run_dir is None:
