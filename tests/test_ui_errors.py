@@ -3,8 +3,6 @@ and inside the live app: m once an evaluation has come, a newer one offered whil
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import math
 import random
 import threading
@@ -17,20 +15,13 @@ from mnist_tui.ui.demo import DemoRun, demo_digit
 from mnist_tui.ui.inspect import InspectApp
 from mnist_tui.ui.screens.errors import ErrorsScreen
 from mnist_tui.ui.screens.help import KEYS
+from test_ui_app import run_async, wait_for
 
 NAMES = tuple(str(i) for i in range(10))
 SIZE = (100, 30)
 # (test index, true, predicted, loss), deliberately not in loss order. No errors on 0, 1, 2 or 8.
 ERRORS = [(11, 4, 9, 1.2), (12, 4, 9, 3.5), (13, 7, 1, 2.0), (14, 3, 5, 0.9), (15, 4, 6, 2.7), (16, 9, 4, 1.5)]
 BY_LOSS = [12, 15, 13, 16, 11, 14]
-
-
-def run_async(test):
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        asyncio.run(asyncio.wait_for(test(*args, **kwargs), timeout=60))
-
-    return wrapper
 
 
 def entry(index: int, true: int, predicted: int, loss: float) -> ev.Misclassified:
@@ -73,14 +64,6 @@ def shown(screen: ErrorsScreen) -> list[int]:
 
 def footer_actions(app) -> set[str]:
     return {b.binding.action.split("(")[0] for b in app.screen.active_bindings.values() if b.enabled and b.binding.show}
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.01)
 
 
 # The browser on its own (as mnist-tui inspect opens it) ------------------------------------------------

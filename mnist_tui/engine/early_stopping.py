@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import EarlyStoppingConfig
+from .events import EarlyStoppingState
 
 
 def metric_value(monitor: str, accuracy: float, loss: float) -> float:
@@ -79,6 +80,24 @@ class EarlyStopper:
         if not c.enabled:
             return None
         return max(c.patience - self.watch.wait, c.warmup_evals - self.watch.evals, 0)
+
+    def state_event(self, iteration: int) -> EarlyStoppingState:
+        """Where early stopping stands, as the event the screen shows."""
+        c, w = self.config, self.watch
+        return EarlyStoppingState(
+            iteration=iteration,
+            enabled=c.enabled,
+            monitor=c.monitor,
+            patience=c.patience,
+            min_delta=c.min_delta,
+            warmup_evals=c.warmup_evals,
+            restore_best=c.restore_best,
+            best=w.best,
+            best_iteration=w.best_iteration,
+            wait=w.wait,
+            evals=w.evals,
+            remaining=self.remaining,
+        )
 
     def state_dict(self) -> dict:
         return {"config": self.config.__dict__.copy(), "watch": self.watch.__dict__.copy()}

@@ -39,7 +39,6 @@ from .events import (
     RUNNING,
     STOPPING,
     CheckpointSaved,
-    EarlyStoppingState,
     Evaluation,
     EvaluationSnapshot,
     Event,
@@ -239,7 +238,7 @@ class Trainer:
                 test_labels=tuple(arrays.test_labels[:N_TEST_PREVIEW].tolist()),
             )
         )
-        yield from self._emit(self._early_stopping_state())
+        yield from self._emit(self.stopper.state_event(self.state.iteration))
 
     # --- the loop -----------------------------------------------------------------------------------------
     def _loop(self) -> Iterator[Event]:
@@ -393,7 +392,7 @@ class Trainer:
         if self.stopper.update(accuracy, loss, state.iteration):
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             yield from self._save("best")
-        yield from self._emit(self._early_stopping_state())
+        yield from self._emit(self.stopper.state_event(self.state.iteration))
         if self.plateau is not None:
             value = metric_value(self.stopper.config.monitor, accuracy, loss)
             new_lr = self.plateau.update(value, state.iteration, self.lr)
@@ -401,23 +400,6 @@ class Trainer:
                 self._set_lr(new_lr)
                 yield from self._emit(SettingsChanged(state.iteration, {"lr": new_lr}, source="plateau"))
         return self.stopper.should_stop
-
-    def _early_stopping_state(self) -> EarlyStoppingState:
-        c, w = self.stopper.config, self.stopper.watch
-        return EarlyStoppingState(
-            iteration=self.state.iteration,
-            enabled=c.enabled,
-            monitor=c.monitor,
-            patience=c.patience,
-            min_delta=c.min_delta,
-            warmup_evals=c.warmup_evals,
-            restore_best=c.restore_best,
-            best=w.best,
-            best_iteration=w.best_iteration,
-            wait=w.wait,
-            evals=w.evals,
-            remaining=self.stopper.remaining,
-        )
 
     def _restore_best_weights(self) -> Iterator[Event]:
         """With restore_best, end on the best weights seen, and evaluate them so the final figures are theirs."""

@@ -31,7 +31,6 @@ from ..engine.events import (
     RUNNING,
     STOPPING,
     CheckpointSaved,
-    EarlyStoppingState,
     Evaluation,
     Event,
     Log,
@@ -183,24 +182,7 @@ class DemoRun:
         accuracy: float | None = None
         iteration = 0
 
-        def early_stopping_state() -> EarlyStoppingState:
-            c, w = stopper.config, stopper.watch
-            return EarlyStoppingState(
-                iteration=iteration,
-                enabled=c.enabled,
-                monitor=c.monitor,
-                patience=c.patience,
-                min_delta=c.min_delta,
-                warmup_evals=c.warmup_evals,
-                restore_best=c.restore_best,
-                best=w.best,
-                best_iteration=w.best_iteration,
-                wait=w.wait,
-                evals=w.evals,
-                remaining=stopper.remaining,
-            )
-
-        yield early_stopping_state()
+        yield stopper.state_event(iteration)
         yield StateChanged(RUNNING, "training")
 
         def evaluate(at: int) -> Evaluation:
@@ -305,7 +287,7 @@ class DemoRun:
                     yield evaluation
                     if stopper.update(evaluation.test_accuracy, evaluation.test_loss, at):
                         yield checkpoint("best")
-                    yield early_stopping_state()
+                    yield stopper.state_event(iteration)
                     if self.plateau_at is not None and at == self.plateau_at:
                         lr *= 0.3
                         yield SettingsChanged(iteration, {"lr": lr}, source="plateau")
