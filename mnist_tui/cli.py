@@ -3,6 +3,7 @@
     mnist-tui [options]            train; the live app on a terminal, headless otherwise (or with --headless)
     mnist-tui data [options]       where the data set comes from; fetch it ahead of time
     mnist-tui inspect RUN_DIR      browse what a finished run's best weights get wrong (no training)
+    mnist-tui ensemble RUN_DIR...  each run's test accuracy and that of their mean softmax (optionally with TTA)
 
 Torch is imported only once work starts, so the app's first frame is not held up by it.
 A bad value gets one line naming the problem and exit code 2.
@@ -77,7 +78,8 @@ def train_parser() -> ArgumentParser:
         prog="mnist-tui",
         description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
         epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
-        "Other commands: 'mnist-tui data --help', 'mnist-tui inspect --help'. Defaults are the tutorial recipe.",
+        "Other commands: 'mnist-tui data --help', 'mnist-tui inspect --help', 'mnist-tui ensemble --help'. "
+        "Defaults are the tutorial recipe.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
@@ -92,6 +94,18 @@ def train_parser() -> ArgumentParser:
     g.add_argument("--weight-decay", type=_float, help=f"default: {d.weight_decay}")
     g.add_argument("--schedule", help=f"{' | '.join(SCHEDULES)} (default: {d.schedule})")
     g.add_argument("--label-smoothing", type=_float, help=f"default: {d.label_smoothing}")
+    g.add_argument(
+        "--aug-rotate", type=_float, metavar="DEG", help="augment: rotate by up to ± DEG degrees (default: 0, off)"
+    )
+    g.add_argument(
+        "--aug-scale", type=_float, metavar="FRAC", help="augment: scale by 1 ± up to FRAC (default: 0, off)"
+    )
+    g.add_argument(
+        "--aug-shift", type=_float, metavar="PX", help="augment: shift by up to ± PX pixels (default: 0, off)"
+    )
+    g.add_argument(
+        "--ema", type=_float, metavar="DECAY", help="evaluate and keep an EMA of the weights (default: 0, off)"
+    )
     g.add_argument(
         "--eval-every", type=_int, help=f"full test-set evaluation every N iterations (default: {d.eval_every})"
     )
@@ -179,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         return data_command(data_parser().parse_args(argv[1:]))
     if argv[:1] == ["inspect"]:
         return inspect_command(inspect_parser().parse_args(argv[1:]))
+    if argv[:1] == ["ensemble"]:
+        from .ensemble import ensemble_command, ensemble_parser
+
+        return ensemble_command(ensemble_parser().parse_args(argv[1:]))
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
     resume = getattr(args, "resume", None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
-MODEL_NAMES = ("tutorial", "fast")  # the networks in engine.models.MODELS (a test keeps the two in step)
+MODEL_NAMES = ("tutorial", "fast", "best")  # the networks in engine.models.MODELS (a test keeps the two in step)
 
 
 SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
@@ -70,6 +70,10 @@ class TrainConfig:
     weight_decay: float = 1e-3  # Adam L2 weight decay
     schedule: str = "constant"  # constant lr, or onecycle: warm up to lr, then anneal over the whole run
     label_smoothing: float = 0.0  # cross-entropy label smoothing while training
+    aug_rotate: float = 0.0  # augmentation: rotate each training image by up to ± this many degrees (0: off)
+    aug_scale: float = 0.0  # augmentation: scale each training image by 1 ± up to this fraction (0: off)
+    aug_shift: float = 0.0  # augmentation: shift each training image by up to ± this many pixels (0: off)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
     eval_every: int = 50  # evaluate on the full test set every N iterations (and at each epoch end)
     eval_batch_size: int = 0  # images per evaluation forward pass; 0 picks one for the device
     max_steps: int | None = None  # stop after this many iterations in all (None: run all epochs)
@@ -114,6 +118,14 @@ class TrainConfig:
             raise ConfigError(f"--lr-plateau works with the constant schedule, not with --schedule {self.schedule}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be at least 0 and below 1, got {self.label_smoothing}")
+        if not 0 <= self.aug_rotate <= 180:
+            raise ConfigError(f"--aug-rotate must be between 0 and 180 degrees, got {self.aug_rotate}")
+        if not 0 <= self.aug_scale < 1:
+            raise ConfigError(f"--aug-scale must be at least 0 and below 1, got {self.aug_scale}")
+        if not 0 <= self.aug_shift <= 14:
+            raise ConfigError(f"--aug-shift must be between 0 and 14 pixels, got {self.aug_shift}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"--ema must be at least 0 (off) and below 1, got {self.ema}")
         if self.preset not in PRESETS:
             raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.model not in MODEL_NAMES:
@@ -149,10 +161,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "schedule": "onecycle",
         "early_stopping": {"enabled": False, "restore_best": False},  # one epoch: keep the final weights
     },
+    "best": {  # a 289k-parameter conv-BN net on digits augmented on the device, one-cycle Adam, EMA weights
+        "model": "best",
+        "epochs": 20,
+        "batch_size": 128,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "schedule": "onecycle",
+        "label_smoothing": 0.1,
+        "aug_rotate": 10.0,
+        "aug_scale": 0.1,
+        "aug_shift": 2.5,
+        "ema": 0.999,
+        "eval_every": 1_000_000,  # only the evaluation at each epoch end: they cost training time on a CPU
+        # The final weights, judged as they are: no stop and no weights picked on the test set.
+        "early_stopping": {"enabled": False, "restore_best": False},
+    },
 }
 PRESET_NOTES: dict[str, str] = {
     "tutorial": "the tutorial's network and recipe: about 99.1-99.3% after 10 epochs",
     "fast": "a 38k-parameter conv-BN net, one epoch, one-cycle Adam: about 99.1% in under half a minute on 2 CPU cores",
+    "best": "a 289k-parameter conv-BN net, 20 epochs of augmented digits, EMA weights: about 99.7% (MEASURING)",
 }
 
 

@@ -94,9 +94,10 @@ class Previews(Event):
     _bytes_fields: ClassVar[tuple[str, ...]] = ("train_images", "test_images")
     train_images: tuple[bytes, ...]
     train_labels: tuple[int, ...]
-    test_images: tuple[bytes, ...]
+    test_images: tuple[bytes, ...]  # empty in a preview of augmented training digits: the test ones stay
     test_labels: tuple[int, ...]
 
+    train_note: str = ""  # what the training digits show when not the plain first ones ("augmented, ...")
 
 @dataclass(frozen=True)
 class StepMetrics(Event):

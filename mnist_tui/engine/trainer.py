@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ..config import TrainConfig
 from . import data as data_mod
 from .analysis import EvalOutcome, make_snapshot, predict, summarise, write_error_csvs
+from .augment import Ema, random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
 from .device import device_name, resolve_device
@@ -57,6 +58,7 @@ from .rundir import RunDirectory, RunDirError, default_run_dir
 MEAN, STD = 0.5, 0.5
 N_TRAIN_PREVIEW = 40  # the tutorial shows the first 40 training digits
 N_TEST_PREVIEW = 16  # a strip of test digits with the model's predictions
+AUGMENT_SEED_OFFSET = 7_919  # the augmentation generator's seed is the run's seed plus this
 LOSS_BUFFER = 4096  # steps of loss kept on the device between two StepMetrics events
 
 
@@ -185,6 +187,11 @@ class Trainer:
         self.model = build_model(cfg.model).to(device, memory_format=layout)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        # Augmentation draws from a generator of its own (on the CPU, saved in checkpoints), so the shuffle,
+        # dropout and the tutorial and fast presets' results are what they are without it.
+        self.augment_rng = torch.Generator().manual_seed(cfg.seed + AUGMENT_SEED_OFFSET)
+        self.augmenting = bool(cfg.aug_rotate or cfg.aug_scale or cfg.aug_shift)
+        self.ema = Ema(self.model, cfg.ema) if cfg.ema else None
         es = cfg.early_stopping
         self.plateau = Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -238,13 +245,45 @@ class Trainer:
                 test_labels=tuple(arrays.test_labels[:N_TEST_PREVIEW].tolist()),
             )
         )
+        self.preview_x = normalise(arrays.train_images[:N_TRAIN_PREVIEW])  # CPU: augmented for the preview
+        self.preview_y = tuple(arrays.train_labels[:N_TRAIN_PREVIEW].tolist())
+        yield from self._augmented_previews()
         yield from self._emit(self.stopper.state_event(self.state.iteration))
+
+    def _augmented_previews(self) -> Iterator[Event]:
+        """With augmentation on: the preview's training digits as the model is fed them this epoch.
+
+        Drawn from a generator seeded by the seed and the epoch, not the training one, so showing them
+        changes nothing about the run.
+        """
+        if not self.augmenting:
+            return
+        cfg, epoch = self.config, self.state.epoch_reached + 1
+        rng = torch.Generator().manual_seed(cfg.seed * 10_007 + epoch)
+        x = random_affine(self.preview_x, rng, degrees=cfg.aug_rotate, scale=cfg.aug_scale, shift=cfg.aug_shift)
+        images = x.squeeze(1).mul(STD).add(MEAN).mul(255).round().clamp(0, 255).to(torch.uint8)
+        yield from self._emit(
+            Previews(
+                train_images=tuple(img.numpy().tobytes() for img in images),
+                train_labels=self.preview_y,
+                test_images=(),
+                test_labels=(),
+                train_note=f"augmented, as fed in epoch {epoch}",
+            )
+        )
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights the run is judged by and ends with: the weight average with EMA on, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     # --- the loop -----------------------------------------------------------------------------------------
     def _loop(self) -> Iterator[Event]:
         cfg, state, control = self.config, self.state, self.control
         model, optimizer = self.model, self.optimizer
         batch, smoothing = cfg.batch_size, cfg.label_smoothing
+        augment = {"degrees": cfg.aug_rotate, "scale": cfg.aug_scale, "shift": cfg.aug_shift}
+        augmenting, augment_rng, ema = self.augmenting, self.augment_rng, self.ema
         self.losses = torch.empty(LOSS_BUFFER, device=self.device)
         self.n_losses = 0
         self.window_start, self.window_images = time.monotonic(), 0
@@ -266,10 +305,15 @@ class Trainer:
                     yield from self._apply_lr_changes()
 
                 idx = state.perm[state.epoch_step * batch : (state.epoch_step + 1) * batch]
-                loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx], label_smoothing=smoothing)
+                x = self.train_x[idx]
+                if augmenting:
+                    x = random_affine(x, augment_rng, **augment)
+                loss = F.cross_entropy(model(x), self.train_y[idx], label_smoothing=smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update()
                 if self.scheduler is not None and self.scheduler.last_epoch < self.total_steps:
                     self.scheduler.step()
                 self.losses[self.n_losses] = loss.detach()  # no host sync here
@@ -291,6 +335,8 @@ class Trainer:
                     reason = EARLY_STOP
                 state.epoch, state.epoch_step, state.perm = state.epoch + 1, 0, None
                 yield from self._save("last")
+                if state.epoch <= cfg.epochs and state.iteration < self.total_steps:
+                    yield from self._augmented_previews()
 
         # Early-stopped, stopped, out of steps, or done: finish the metrics, evaluate, save.
         if reason not in (COMPLETED, EARLY_STOP):
@@ -361,8 +407,8 @@ class Trainer:
             self.stopper.reconfigure(es_config)
             yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
         started = time.monotonic()
-        self.model.eval()
-        outcome = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        self.eval_model.eval()
+        outcome = _evaluate(self.eval_model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
         self.model.train()
         self.window_start = time.monotonic()  # images/s counts training time only
         loss, correct, preview = outcome.loss, outcome.correct, outcome.preview
@@ -390,7 +436,7 @@ class Trainer:
         if not scheduled:
             return False
         if self.stopper.update(accuracy, loss, state.iteration):
-            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_weights = {k: v.detach().clone() for k, v in self.eval_model.state_dict().items()}
             yield from self._save("best")
         yield from self._emit(self.stopper.state_event(self.state.iteration))
         if self.plateau is not None:
@@ -409,10 +455,10 @@ class Trainer:
         self.weights = f"best from iteration {w.best_iteration}"
         if w.best_iteration == self.state.iteration:
             return
-        self.model.load_state_dict(self.best_weights)
+        self.eval_model.load_state_dict(self.best_weights)
         yield from self._emit(Log(f"restored the best weights, from iteration {w.best_iteration}"))
-        self.model.eval()
-        outcome = _evaluate(self.model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        self.eval_model.eval()
+        outcome = _evaluate(self.eval_model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
         loss, correct, preview = outcome.loss, outcome.correct, outcome.preview
         self.state.last_accuracy = correct / len(self.test_y)
         yield from self._emit(
@@ -488,14 +534,22 @@ class Trainer:
         yield from self._emit(CheckpointSaved(str(path), tag, self.state.iteration))
 
     def _snapshot(self) -> dict[str, Any]:
-        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": self.shuffle.get_state()}
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "shuffle": self.shuffle.get_state(),
+            "augment": self.augment_rng.get_state(),
+        }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         loop = self.state.to_dict()
         loop["perm"] = None if self.state.perm is None else self.state.perm.cpu()
+        ema = None
+        if self.ema is not None:  # "model" holds the average; the weights being trained go here
+            ema = {"training_model": self.model.state_dict(), "updates": self.ema.updates, "decay": self.ema.decay}
         return {
             "config": self.config.to_dict(),
-            "model": self.model.state_dict(),
+            "model": self.eval_model.state_dict(),  # the weights the run is judged by (the EMA with one)
+            "ema": ema,
             "optimizer": self.optimizer.state_dict(),
             "rng": rng,
             "loop": loop,
@@ -505,11 +559,19 @@ class Trainer:
         }
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        self.model.load_state_dict(checkpoint["model"])
+        ema = checkpoint.get("ema")
+        if self.ema is not None and ema:
+            self.model.load_state_dict(ema["training_model"])
+            self.ema.module.load_state_dict(checkpoint["model"])
+            self.ema.updates = int(ema["updates"])
+        else:
+            self.model.load_state_dict(checkpoint["model"] if not ema else ema["training_model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         rng = checkpoint["rng"]
         torch.set_rng_state(rng["torch"])
         self.shuffle.set_state(rng["shuffle"])
+        if "augment" in rng:
+            self.augment_rng.set_state(rng["augment"])
         if self.device.type == "cuda" and "cuda" in rng:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         loop = dict(checkpoint["loop"])

@@ -281,8 +281,9 @@ class MnistApp(App[None]):
     @_route.register
     def _(self, event: ev.Previews) -> None:
         names = self.run_started.class_names if self.run_started else ()
-        self.train_digits.set_images(event.train_images, event.train_labels, names)
-        self.predictions.set_images(event.test_images, event.test_labels, names)
+        self.train_digits.set_images(event.train_images, event.train_labels, names, note=event.train_note)
+        if event.test_images:  # a preview of augmented training digits leaves the test strip as it is
+            self.predictions.set_images(event.test_images, event.test_labels, names)
         self.refresh_bindings()  # d now applies
 
     @_route.register
