@@ -3,6 +3,9 @@
     mnist-tui [options]            train; the live app on a terminal, headless otherwise (or with --headless)
     mnist-tui data [options]       where the data set comes from; fetch it ahead of time
     mnist-tui inspect RUN_DIR      browse what a finished run's best weights get wrong (no training)
+    mnist-tui --detach [options]   train in a background process that outlives the terminal
+    mnist-tui attach [RUN_DIR]     the live app on a run in another process (default: the latest active one)
+    mnist-tui runs [DIR...]        the runs: state, progress, best accuracy; attach or inspect from there
     mnist-tui ensemble RUN_DIR...  each run's test accuracy and that of their mean softmax (optionally with TTA)
 
 Torch is imported only once work starts, so the app's first frame is not held up by it.
@@ -147,6 +150,11 @@ def train_parser() -> ArgumentParser:
     r.add_argument("--run-dir", help="where to write this run (default: a new folder under the user data directory)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     r.add_argument("--headless", action="store_true", help="no app: progress bars and a summary table")
+    r.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process that outlives this terminal; 'mnist-tui attach' shows it",
+    )
     return p
 
 
@@ -172,9 +180,89 @@ def inspect_parser() -> ArgumentParser:
     return p
 
 
+def attach_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="mnist-tui attach",
+        description="Open the live app on a run another process trains (started with --detach, or in another "
+        "terminal): its whole history, then live updates. Every key works as in a normal run; q leaves the "
+        "viewer and the run goes on. Several viewers may watch one run. On a run that has ended it shows the "
+        "run's history.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="a run directory (default: the latest active run)")
+    return p
+
+
+def runs_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="mnist-tui runs",
+        description="List the runs (state, progress, best accuracy, device, started, directory), newest first. "
+        "In a terminal it is a screen: enter attaches to the selected run, i inspects it.",
+    )
+    p.add_argument("dirs", metavar="DIR", nargs="*", help="where to look (default: the runs directory)")
+    p.add_argument("--headless", action="store_true", help="print the table instead of opening the screen")
+    p.add_argument("--active", action="store_true", help="only runs whose process is training them")
+    return p
+
+
+def _refuse_if_active(run_dir: str) -> None:
+    from .engine.runs import read_run
+
+    info = read_run(run_dir)
+    if info is not None and info.active:
+        fail(f"{info.path}: process {info.pid} is training this run; watch it with 'mnist-tui attach {info.path}'")
+
+
+def attach_command(args: argparse.Namespace) -> int:
+    from .engine.rundir import runs_root
+    from .engine.runs import latest_active, read_run
+
+    if args.run_dir is None:
+        info = latest_active()
+        if info is None:
+            fail(f"no active run in {runs_root()}; 'mnist-tui runs' lists them all, 'mnist-tui attach RUN_DIR' opens one")
+    else:
+        if not Path(args.run_dir).expanduser().is_dir():
+            fail(f"{args.run_dir}: no such run directory")
+        info = read_run(args.run_dir)
+        if info is None:
+            fail(f"{args.run_dir}: not a mnist-tui run directory (no config.json)")
+    if not sys.stdout.isatty():
+        fail("attach needs a terminal; 'mnist-tui runs --headless' prints the state of the runs")
+    from .ui.app import _run_with_signals
+    from .ui.attach import attach_app
+
+    return _run_with_signals(attach_app(info))
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    from .engine.runs import list_runs
+
+    for d in args.dirs:
+        if not Path(d).expanduser().is_dir():
+            fail(f"{d}: no such directory")
+    roots = args.dirs or None
+    if args.headless or not sys.stdout.isatty():
+        from rich.console import Console
+
+        from .runs_report import runs_table
+
+        runs = [r for r in list_runs(roots) if r.active or not args.active]
+        Console(width=None if sys.stdout.isatty() else 200).print(runs_table(runs))  # whole paths in a pipe
+        return 0
+    from .ui.runs import RunsApp
+
+    choice = RunsApp(roots).run()
+    if not choice:
+        return 0
+    action, run_dir = choice
+    if action == "inspect":
+        return inspect_command(inspect_parser().parse_args([run_dir]))
+    return attach_command(attach_parser().parse_args([run_dir]))
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = dict(vars(args))
-    for key in ("preset", "resume", "headless"):
+    for key in ("preset", "resume", "headless", "detach"):
         given.pop(key, None)
     if given.get("data_dir") is not None:
         if not Path(given["data_dir"]).expanduser().is_dir():
@@ -197,11 +285,21 @@ def main(argv: list[str] | None = None) -> int:
         from .ensemble import ensemble_command, ensemble_parser
 
         return ensemble_command(ensemble_parser().parse_args(argv[1:]))
+    if argv[:1] == ["attach"]:
+        return attach_command(attach_parser().parse_args(argv[1:]))
+    if argv[:1] == ["runs"]:
+        return runs_command(runs_parser().parse_args(argv[1:]))
     args = train_parser().parse_args(argv)
     config = config_from_args(args)
     resume = getattr(args, "resume", None)
     if resume and not Path(resume).expanduser().is_dir():
         fail(f"--resume {resume}: no such run directory")
+    if getattr(args, "detach", False):
+        from .background import launch
+
+        if resume:
+            _refuse_if_active(resume)
+        return launch(config, resume=resume)
     if getattr(args, "headless", False) or not sys.stdout.isatty():
         from .headless import run_headless
 

@@ -15,6 +15,7 @@ module stays light to import.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -56,7 +57,7 @@ def _guard(read: Callable[[], T]) -> T | None:
 
 # psutil --------------------------------------------------------------------------------------------------
 _lock = threading.Lock()
-_process: Any = None  # psutil.Process of this process, created once (keeps the CPU-percent baseline)
+_process: Any = None  # psutil.Process of the process read, created once (keeps the CPU-percent baseline)
 _cpu_primed = False  # psutil's first cpu_percent() call only sets the baseline and returns 0.0
 
 
@@ -66,19 +67,22 @@ def _psutil() -> Any:
     return psutil
 
 
-def _this_process() -> Any:
-    global _process
-    if _process is None:
-        _process = _psutil().Process()
+def _this_process(pid: int | None = None) -> Any:
+    """This process, or the one training the run a viewer shows (``pid``)."""
+    global _process, _cpu_primed
+    if _process is None or (pid is not None and _process.pid != pid):
+        _process = _psutil().Process(pid)
+        _cpu_primed = False
     return _process
 
 
-def _cpu_reads() -> dict[str, Any]:
+def _cpu_reads(pid: int | None = None) -> dict[str, Any]:
     global _cpu_primed
     with _lock:
+        process = _guard(lambda: _this_process(pid))
         primed = _cpu_primed
         system_cpu = _guard(lambda: float(_psutil().cpu_percent(interval=None)))
-        process_cpu = _guard(lambda: float(_this_process().cpu_percent(interval=None)))
+        process_cpu = _guard(lambda: float(process.cpu_percent(interval=None)))
         _cpu_primed = True
     memory = _guard(lambda: _psutil().virtual_memory())
     return {
@@ -86,8 +90,8 @@ def _cpu_reads() -> dict[str, Any]:
         "cpu_percent": system_cpu if primed else None,
         "process_cpu_percent": process_cpu if primed else None,
         "cpu_count": _guard(lambda: _psutil().cpu_count(logical=True)),
-        "process_threads": _guard(lambda: int(_this_process().num_threads())),
-        "process_rss": _guard(lambda: int(_this_process().memory_info().rss)),
+        "process_threads": _guard(lambda: int(process.num_threads())),
+        "process_rss": _guard(lambda: int(process.memory_info().rss)),
         "system_memory_used": _guard(lambda: int(memory.total - memory.available)),
         "system_memory_total": _guard(lambda: int(memory.total)),
     }
@@ -186,12 +190,17 @@ def _nvml_reads(index: int) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def read_device_stats(device: str) -> DeviceStats:
-    """A snapshot for ``device`` (a torch device string: "cpu", "cuda", "cuda:N", "mps"). Never raises."""
+def read_device_stats(device: str, pid: int | None = None) -> DeviceStats:
+    """A snapshot for ``device`` (a torch device string: "cpu", "cuda", "cuda:N", "mps"). Never raises.
+
+    ``pid``: read the process that trains (a viewer's run is trained by another process); torch's own
+    figures (threads, allocator) are then N/A, as they can only be read inside the training process.
+    """
     try:
-        values = _cpu_reads()
+        values = _cpu_reads(pid)
         index = _cuda_index(device)
-        values.update(_torch_reads(device, index))
+        if pid is None or pid == os.getpid():
+            values.update(_torch_reads(device, index))
         if index is not None:
             values.update(_nvml_reads(index))  # NVML's device total wins over torch's, both are the same
         return DeviceStats(**values)

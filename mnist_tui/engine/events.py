@@ -29,6 +29,7 @@ EARLY_STOP = "early_stop"
 DIVERGED = "diverged"
 FAILURE = "failed"
 INTERRUPTED = "interrupted"
+DETACHED = "detached"  # not an end: Control.stop(DETACHED) hands the run over to a background process
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ class Previews(Event):
     train_labels: tuple[int, ...]
     test_images: tuple[bytes, ...]  # empty in a preview of augmented training digits: the test ones stay
     test_labels: tuple[int, ...]
-
     train_note: str = ""  # what the training digits show when not the plain first ones ("augmented, ...")
+
 
 @dataclass(frozen=True)
 class StepMetrics(Event):
@@ -254,6 +255,19 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True)
+class RunDetached(Event):
+    """This process stopped training so a background process can continue the run from ``checkpoint``.
+
+    Not an end of the run: no summary is written, and the next events of the run directory come from the
+    background process (``mnist-tui --resume RUN_DIR --detach``), which starts with its own RunStarted.
+    """
+
+    kind: ClassVar[str] = "run_detached"
+    iteration: int
+    checkpoint: str
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     reason: str  # completed | stopped | early_stop | diverged | failed | interrupted
@@ -278,7 +292,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         StateChanged, Log, RunStarted, Previews, StepMetrics, Evaluation, EarlyStoppingState, SettingsChanged,
-        CheckpointSaved, RunFinished, EvaluationSnapshot,
+        CheckpointSaved, RunDetached, RunFinished, EvaluationSnapshot,
     )
 }
 

@@ -3,6 +3,7 @@
     config.json        the resolved TrainConfig
     metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
     summary.json       written when the run ends: status, reason, accuracies, where it got to
+    process.json       the process training it: pid, start time, host, mode, socket (see runs.py, remote.py)
     checkpoints/       last.pt and best.pt (see checkpoints.py)
     misclassified.csv  written when the run ends: the misclassified test digits, worst loss first
     confusion.csv      written when the run ends: the confusion matrix (see analysis.py)
@@ -51,6 +52,7 @@ class RunDirectory:
     CONFIG = "config.json"
     METRICS = "metrics.jsonl"
     SUMMARY = "summary.json"
+    PROCESS = "process.json"
 
     def __init__(self, path: str | os.PathLike, *, time_offset: float = 0.0) -> None:
         self.path = Path(path).expanduser().resolve()
@@ -95,12 +97,27 @@ class RunDirectory:
             return
         if self._metrics is None:
             try:
+                self._cut_torn_line()
                 self._metrics = open(self.path / self.METRICS, "a", encoding="utf-8")
             except OSError as exc:
                 raise RunDirError(f"{self.path / self.METRICS}: cannot write ({exc.strerror or exc})") from None
         line = {"t": round(self.elapsed(), 4), **event.to_dict()}
         self._metrics.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._metrics.flush()
+
+    def _cut_torn_line(self) -> None:
+        """A process killed mid-write leaves a last line without its newline: cut it before appending."""
+        path = self.path / self.METRICS
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            f.seek(max(0, f.tell() - (1 << 20)))  # longer than any line (a Previews line is about 60 KB)
+            tail = f.read()
+            cut = tail.rfind(b"\n")
+            f.truncate(f.tell() - len(tail) + cut + 1 if cut >= 0 else max(0, f.tell() - len(tail)))
 
     def write_summary(self, finished: RunFinished, **extra: Any) -> None:
         summary = {
@@ -121,6 +138,30 @@ class RunDirectory:
             **extra,
         }
         self._write_json(self.SUMMARY, summary)
+
+    def write_process(self, *, mode: str, socket: str | None = None) -> None:
+        """Record the process training the run, so others can tell whether it still runs and reach it."""
+        import socket as socket_mod
+
+        import psutil
+
+        self._write_json(
+            self.PROCESS,
+            {
+                "pid": os.getpid(),
+                "create_time": psutil.Process().create_time(),
+                "host": socket_mod.gethostname(),
+                "mode": mode,
+                "socket": socket,
+                "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            },
+        )
+
+    def read_process(self) -> dict[str, Any] | None:
+        try:
+            return self._read_json(self.PROCESS)
+        except RunDirError:
+            return None
 
     def read_summary(self) -> dict[str, Any] | None:
         if not (self.path / self.SUMMARY).exists():

@@ -32,6 +32,7 @@ from .early_stopping import EarlyStopper, Plateau, metric_value
 from .errors import InputError
 from .events import (
     COMPLETED,
+    DETACHED,
     DIVERGED,
     EARLY_STOP,
     FAILURE,
@@ -45,6 +46,7 @@ from .events import (
     Event,
     Log,
     Previews,
+    RunDetached,
     RunFinished,
     RunStarted,
     SettingsChanged,
@@ -175,6 +177,7 @@ class Trainer:
             if (run_dir.path / RunDirectory.CONFIG).exists():
                 raise RunDirError(f"{run_dir.path}: already holds a run; continue it with --resume {run_dir.path}")
         self.run_dir = run_dir.create()
+        run_dir.write_process(mode="foreground")  # who trains it: `mnist-tui runs` tells a live run from a crash
         if not self.resume:
             run_dir.write_config(cfg)
         for event in self._pending:
@@ -338,6 +341,11 @@ class Trainer:
                 if state.epoch <= cfg.epochs and state.iteration < self.total_steps:
                     yield from self._augmented_previews()
 
+        if reason == DETACHED:  # handed over: save the resumable state and end here, without a summary
+            yield from self._flush()
+            yield from self._save("last")
+            yield from self._emit(RunDetached(state.iteration, str(self.run_dir.last_checkpoint)))
+            return
         # Early-stopped, stopped, out of steps, or done: finish the metrics, evaluate, save.
         if reason not in (COMPLETED, EARLY_STOP):
             yield from self._emit(StateChanged(STOPPING, "stopping: evaluating and saving"))

@@ -38,6 +38,8 @@ from . import format as fmt
 from .messages import DeviceStatsRead, EngineEvent
 from .screens import EarlyStoppingForm, HelpScreen, LearningRateScreen, QuitScreen
 from .screens.errors import ErrorsScreen
+from .screens.quit import DETACH as QUIT_DETACH
+from .screens.quit import STOP as QUIT_STOP
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from .widgets.early_stopping import EarlyStoppingPanel, describe_changes
 
@@ -81,8 +83,17 @@ class MnistApp(App[None]):
         run_dir: str | None = None,
         stats_interval: float = 1.0,
         clock: Clock = time.monotonic,
+        viewer: bool = False,
+        read_only: bool = False,
+        can_detach: bool = False,
     ) -> None:
         super().__init__()
+        self.viewer = viewer  # attached to a run another process trains: quitting leaves the run going
+        self.read_only = read_only  # showing a run that has ended: no commands
+        self.can_detach = can_detach  # the run trains in this process and can move to a background one
+        self.detaching = False  # the user chose to detach: exit once the trainer has handed over
+        self.banner: str | None = None  # a first line for the run log (a viewer says what it shows)
+        self.handed_over: ev.RunDetached | None = None  # the trainer saved the run for a background process
         self.event_source = event_source
         self.trainer_finished = threading.Event()  # set when the training worker has returned
         self.control = control or Control()
@@ -142,6 +153,8 @@ class MnistApp(App[None]):
         self._set_state(ev.STARTING, "starting: importing PyTorch and the trainer…")
         self._tick_waiting()
         self._waiting_timer = self.set_interval(1.0, self._tick_waiting)
+        if self.banner:
+            self.run_log.add(self.banner)
         self._trainer_worker = self.run_worker(
             self._train, thread=True, name="trainer", group="trainer", exit_on_error=False
         )
@@ -150,7 +163,11 @@ class MnistApp(App[None]):
         # However the app ends, let the trainer finish cleanly (it saves and writes its summary) and stop
         # reading device statistics, so no worker thread outlives the app.
         self._stats_stop.set()
-        if not self.trainer_done:
+        if self.viewer:
+            close = getattr(self.control, "close", None)
+            if close is not None:
+                close()  # hang up; the run goes on
+        elif not self.trainer_done:
             self.control.stop(ev.INTERRUPTED)
 
     def _tick_waiting(self) -> None:
@@ -169,7 +186,7 @@ class MnistApp(App[None]):
         finished = False
         try:
             for event in self.event_source(self.control):
-                finished = finished or isinstance(event, ev.RunFinished)
+                finished = finished or isinstance(event, (ev.RunFinished, ev.RunDetached))
                 self.post_message(EngineEvent(event))
         except Exception as exc:  # noqa: BLE001 - a crash shows as a failed run, never kills the app
             message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -347,6 +364,14 @@ class MnistApp(App[None]):
             self.run_log.add(f"early stopping: {describe_changes(before, panel.settings)}, applied {at}")
 
     @_route.register
+    def _(self, event: ev.RunDetached) -> None:
+        if self.detaching:
+            self.handed_over = event
+            self._set_state(ev.STOPPING, f"handed over at iteration {event.iteration:,}: starting the background run…")
+        else:  # an earlier process of this run handed it over (seen when attached)
+            self.run_log.add(f"handed over to a background process at iteration {event.iteration:,}")
+
+    @_route.register
     def _(self, event: ev.RunFinished) -> None:
         self.finished = event
         if isinstance(self.screen, ErrorsScreen):
@@ -408,7 +433,7 @@ class MnistApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Only keys that apply now are live and shown in the footer."""
         state = self.run_state
-        can_command = self.run_active and not self.control.stop_requested
+        can_command = self.run_active and not self.control.stop_requested and not self.read_only
         if action == "pause":
             return can_command and state == ev.RUNNING
         if action == "resume":
@@ -505,19 +530,31 @@ class MnistApp(App[None]):
 
     async def action_quit(self) -> None:
         """q, ctrl+q and the palette: quit at once when no run is active, else ask and stop cleanly first."""
-        if not self.run_active:
-            self.exit(return_code=self.exit_code)
+        if not self.run_active or self.viewer:  # a viewer leaves; the run goes on in its own process
+            self.exit(return_code=0 if self.viewer else self.exit_code)
         elif self.quitting:
             self.notify("Waiting for the run to save before quitting…", title="Quitting")
         else:
-            self.push_screen(QuitScreen(), self._quit_answered)
+            self.push_screen(QuitScreen(can_detach=self.can_detach), self._quit_answered)
 
-    def _quit_answered(self, stop_and_quit: bool | None) -> None:
-        if stop_and_quit:
+    def _quit_answered(self, answer: str | None) -> None:
+        if answer == QUIT_STOP:
             self.shutdown_gracefully()
+        elif answer == QUIT_DETACH:
+            self.detach()
+
+    def detach(self) -> None:
+        """Hand the run over to a background process: it saves here and goes on there (see run_app)."""
+        if not (self.can_detach and self.run_active) or self.quitting:
+            return
+        self.detaching = self.quitting = True
+        self._stop_run("detaching: saving the run for a background process…", ev.DETACHED)
 
     def shutdown_gracefully(self, reason: str = ev.STOPPED) -> None:
-        """Stop the run (it evaluates and saves), then exit once the trainer worker is done."""
+        """Stop the run (it evaluates and saves), then exit once the trainer worker is done (a viewer just exits)."""
+        if self.viewer:
+            self.exit(return_code=0)
+            return
         self.quitting = True
         if not self.run_active:
             self.exit(return_code=self.exit_code)
@@ -559,21 +596,38 @@ class MnistApp(App[None]):
 
 
 def run_app(config: TrainConfig, resume: str | None = None) -> int:
-    """Train ``config`` (or resume the run in ``resume``) in the live app. 0 on success, 1 if the run failed."""
+    """Train ``config`` (or resume the run in ``resume``) in the live app. 0 on success, 1 if the run failed.
+
+    The run also listens for viewers (``mnist-tui attach``), and ``q`` offers to detach: the trainer saves,
+    this process starts ``mnist-tui --resume RUN_DIR --detach`` and leaves, and the run goes on there.
+    """
 
     def trainer_events(control: Control) -> Iterable[ev.Event]:
+        from ..engine.remote import RunServer
         from ..engine.trainer import Trainer  # imports torch: in the worker, after the first frame
 
         trainer = Trainer.resume_run(resume, control) if resume else Trainer(config, control)
-        return trainer.run()
+        return RunServer(control, mode="app").wrap(trainer.run())
 
-    app = MnistApp(trainer_events, run_dir=resume or config.run_dir)
+    app = MnistApp(trainer_events, run_dir=resume or config.run_dir, can_detach=True)
+    code = _run_with_signals(app)
+    if app.handed_over is not None and app.run_dir:
+        from ..background import launch
+
+        return launch(None, resume=app.run_dir)
+    return code
+
+
+def _run_with_signals(app: MnistApp) -> int:
+    """Run the app; SIGTERM and SIGHUP quit it as confirming quit does (a viewer just leaves)."""
 
     def on_signal(signum: int, frame: Any) -> None:
         app.request_shutdown_threadsafe()
-        if signum == getattr(signal, "SIGHUP", None):
+        if signum == getattr(signal, "SIGHUP", None) and not app.viewer:
             # The terminal is gone: once the run has saved, leave even if the app cannot restore a terminal.
             threading.Thread(target=_exit_when_saved, args=(app,), daemon=True).start()
+        elif signum == getattr(signal, "SIGHUP", None):
+            threading.Thread(target=lambda: (time.sleep(3.0), os._exit(0)), daemon=True).start()
 
     previous = {}
     for name in ("SIGTERM", "SIGHUP"):
@@ -586,12 +640,13 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
     try:
         app.run()
     finally:
-        app.control.stop(ev.INTERRUPTED)  # if the app died early, the trainer still winds down and saves
+        if not app.viewer:
+            app.control.stop(ev.INTERRUPTED)  # if the app died early, the trainer still winds down and saves
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if app.return_code is not None and app.return_code != 0:
         return app.return_code
-    return 1 if app.run_state == ev.FAILED else 0
+    return 1 if app.run_state == ev.FAILED and not app.viewer else 0
 
 
 def _exit_when_saved(app: MnistApp, grace: float = 3.0) -> None:

@@ -21,7 +21,7 @@ KEYS = (
     ("l", "learning rate: type a new one, or ↓ ×0.1 / ↑ ×10 (from the next step)"),
     ("S", "save an SVG screenshot of the screen into the run directory"),
     ("?", "this help"),
-    ("q", "quit (asks first while the run is active, and lets it save)"),
+    ("q", "quit: while the run is active, asks to stop it (it saves) or detach it (it goes on in the background)"),
     ("ctrl+p", "command palette: the same actions by name"),
 )
 

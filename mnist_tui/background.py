@@ -1,0 +1,121 @@
+"""Detached runs: training in a background process that outlives the terminal and serves viewers.
+
+    mnist-tui --detach [options]        start a run in the background (or: --resume RUN_DIR --detach)
+    mnist-tui attach [RUN_DIR]          watch and steer it (engine/remote.py), as many viewers as you like
+
+``launch`` (in the user's terminal) starts ``python -m mnist_tui.background`` in a new session, with no
+terminal, and waits until the run has started: a bad option, bad data or a missing device is reported
+there as one line with exit code 2, as in the foreground. Once the run is going the background process
+writes its output to ``RUN_DIR/background.log`` and the terminal is free. The process trains with the same
+Trainer and event stream as the app, wrapped in a RunServer; SIGTERM and SIGINT stop it like ``s`` does
+(reason ``interrupted``); a hang-up does not reach it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import TrainConfig
+
+READY = "ready"
+LOG_NAME = "background.log"
+
+
+def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool = False) -> int:
+    """Start the run in a background process; return once it trains (0) or failed to start (its exit code)."""
+    from .engine.rundir import default_run_dir
+
+    if resume:
+        args = ["--resume", str(Path(resume).expanduser().resolve())]
+    else:
+        assert config is not None
+        run_dir = Path(config.run_dir or default_run_dir(config)).expanduser().resolve()
+        config = config.replace(run_dir=str(run_dir))
+        args = ["--config", json.dumps(config.to_dict())]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_tui.background", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own session: a hang-up of this terminal does not reach it
+        close_fds=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = ""
+    for raw in proc.stdout:  # "ready RUN_DIR" once training starts; EOF when it failed before that
+        first = raw.decode(errors="replace").strip()
+        if first.startswith(READY):
+            break
+    if not first.startswith(READY):
+        code = proc.wait()
+        message = proc.stderr.read().decode(errors="replace").strip()
+        print(message or f"mnist-tui: error: the background run ended at start (exit code {code})", file=sys.stderr)
+        return code or 1
+    run_dir = first.split(" ", 1)[1]
+    proc.stdout.close()
+    proc.stderr.close()
+    if not quiet:
+        print(f"training in the background (pid {proc.pid}): {run_dir}")
+        print(f"  watch and steer it:  mnist-tui attach {run_dir}")
+        print("  list runs:           mnist-tui runs")
+        print(f"  its output:          {Path(run_dir) / LOG_NAME}")
+    return 0
+
+
+def serve(config: TrainConfig | None, resume: str | None) -> int:
+    """The background process: train, serve viewers, record everything in the run directory."""
+    from .engine.control import Control
+    from .engine.events import INTERRUPTED, RunFinished, RunStarted
+    from .engine.remote import RunServer
+    from .engine.trainer import Trainer
+    from .headless import exit_code
+
+    control = Control()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: control.stop(INTERRUPTED))
+    trainer = Trainer.resume_run(resume, control) if resume else Trainer(config, control)  # type: ignore[arg-type]
+    server = RunServer(control, mode="detached")
+    finished: RunFinished | None = None
+    ready = False
+    for event in server.wrap(trainer.run()):
+        if isinstance(event, RunStarted) and not ready:
+            ready = True
+            _announce_and_leave_terminal(event.run_dir)
+        elif isinstance(event, RunFinished):
+            finished = event
+    if finished is not None and not ready:  # failed before the run started: the launcher shows this line
+        print(f"mnist-tui: error: {finished.message}", file=sys.stderr)
+    elif finished is not None:
+        print(f"run ended ({finished.reason}): {finished.message}")
+    return exit_code(finished)
+
+
+def _announce_and_leave_terminal(run_dir: str) -> None:
+    """Tell the launcher the run has started, then send all further output to the run's log file."""
+    print(f"{READY} {run_dir}", flush=True)
+    sys.stderr.flush()
+    log = os.open(Path(run_dir) / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mnist_tui.background")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--config", help="the run's TrainConfig as JSON")
+    g.add_argument("--resume", help="a run directory to continue")
+    args = p.parse_args(argv)
+    config = TrainConfig.from_dict(json.loads(args.config)) if args.config else None
+    return serve(config, args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
