@@ -236,6 +236,13 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
     until(lambda: len(viewer.of(ev.RunStarted)) == 2, what="the background process")
     assert viewer.of(ev.RunStarted)[1].start_iteration == app.handed_over.iteration
     assert any(isinstance(e, ev.RunDetached) for e in viewer.events)
+    attached = attach_app(read_run(run))  # the charts show the whole run, from before the handover on
+    attached.stats_reader = lambda device: DeviceStats()
+    async with attached.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: attached.iteration > app.handed_over.iteration, 60)
+        assert attached.loss_chart.start_iteration == 0 and attached.accuracy_chart.start_iteration == 0
+        assert min(attached.accuracy_chart.accuracy.xs) < app.handed_over.iteration
+        await pilot.press("q")
     viewer.remote.stop()
     viewer.thread.join(TIMEOUT)
     assert viewer.of(ev.RunFinished)[-1].reason == ev.STOPPED

@@ -35,10 +35,15 @@ class RunChart(PlotextPlot):
         self.redraw()
 
     def set_run(self, *, steps_per_epoch: int, total_steps: int, start_iteration: int = 0) -> None:
-        """The run's shape, from RunStarted: where the epoch boundaries fall."""
+        """The run's shape, from RunStarted: where the epoch boundaries fall.
+
+        A run resumed in the same view (a viewer replaying a run that was handed over or resumed) keeps
+        its earlier points: the chart still starts where the first RunStarted said.
+        """
+        first = self.total_steps == 0
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = total_steps
-        self.start_iteration = start_iteration
+        self.start_iteration = start_iteration if first else min(self.start_iteration, start_iteration)
         self.mark_dirty()
 
     def mark_dirty(self) -> None:
