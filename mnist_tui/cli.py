@@ -20,6 +20,8 @@ from pathlib import Path
 
 from . import __version__
 from .config import (
+    AMP_MODES,
+    COMPILE_MODES,
     DEVICE_HINT,
     MODEL_NAMES,
     MONITORS,
@@ -117,6 +119,14 @@ def train_parser() -> ArgumentParser:
     g.add_argument("--seed", type=_int, help=f"default: {d.seed}")
     g.add_argument("--device", help=f"{DEVICE_HINT} (default: {d.device})")
     g.add_argument("--threads", type=_int, help="CPU threads for torch (default: 0, torch's choice)")
+    g.add_argument(
+        "--amp", help=f"{' | '.join(AMP_MODES)}: bf16 autocast; auto uses it on CUDA GPUs that support it (default: {d.amp})"
+    )
+    g.add_argument(
+        "--compile",
+        help=f"{' | '.join(COMPILE_MODES)}: torch.compile the model; reduce-overhead adds CUDA graphs; "
+        f"falls back to eager if it fails (default: {d.compile})",
+    )
     e = p.add_argument_group("early stopping and learning rate")
     e.add_argument(
         "--early-stopping",

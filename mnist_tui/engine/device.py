@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import platform
+import time
+from typing import Callable
 
 import torch
-
 
 from .errors import InputError
 
@@ -61,3 +62,39 @@ def cpu_name() -> str:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+# Speed options: what each device supports, with a plain fallback ------------------------------------------
+def autocast_dtype(device: torch.device, mode: str) -> tuple[torch.dtype | None, str | None]:
+    """The autocast dtype for ``--amp mode`` on ``device`` (None: full precision) and a note when it falls back.
+
+    auto: bf16 on a CUDA GPU that supports it (Ampere and newer), else off. bf16: also on CPU (where it is
+    rarely faster), refused with a note on a GPU without bf16 and on MPS.
+    """
+    if mode == "off":
+        return None, None
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if mode == "auto":
+        return (torch.bfloat16 if cuda_bf16 else None), None
+    if device.type == "cuda" and not cuda_bf16:
+        return None, f"--amp bf16: {device_name(device)} has no bf16 support; training in full precision"
+    if device.type not in ("cuda", "cpu"):
+        return None, f"--amp bf16: no bf16 autocast on {device.type}; training in full precision"
+    return torch.bfloat16, None
+
+
+def compile_model(
+    model: torch.nn.Module, mode: str, warm_up: Callable[[torch.nn.Module], None]
+) -> tuple[torch.nn.Module, str]:
+    """``torch.compile(model)`` in ``mode``, compiled now by ``warm_up``; the eager model if anything fails.
+
+    Returns the model to train with and a line for the log (the compile time, or why it fell back).
+    """
+    started = time.monotonic()
+    try:
+        compiled = torch.compile(model, mode=None if mode == "default" else mode)
+        warm_up(compiled)
+    except Exception as exc:  # noqa: BLE001 - no compiler, no triton, an unsupported op: train eagerly
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return model, f"--compile {mode} failed ({type(exc).__name__}: {first[:200]}); training without it"
+    return compiled, f"compiled the model (--compile {mode}) in {time.monotonic() - started:.1f} s"

@@ -12,6 +12,7 @@ second), and evaluation runs in large batches under ``inference_mode`` in ``eval
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .analysis import EvalOutcome, make_snapshot, predict, summarise, write_erro
 from .augment import Ema, random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
-from .device import device_name, resolve_device
+from .device import autocast_dtype, compile_model, device_name, resolve_device
 from .early_stopping import EarlyStopper, Plateau, metric_value
 from .errors import InputError
 from .events import (
@@ -219,6 +220,14 @@ class Trainer:
         self.class_names = tuple(resolved.class_names)
         self.snapshot: EvaluationSnapshot | None = None  # what the latest evaluation got wrong
         self.eval_batch = cfg.eval_batch_size or (10_000 if device.type != "cpu" else 1_000)  # measured on CPU
+        self.amp_dtype, note = autocast_dtype(device, cfg.amp)
+        if note:
+            yield from self._emit(Log(note, "warning"))
+        self.train_model = self.model  # what the loop calls: the model, or its compiled form
+        if cfg.compile != "off":
+            yield from self._emit(StateChanged(LOADING, f"compiling the model (--compile {cfg.compile})"))
+            self.train_model, note = compile_model(self.model, cfg.compile, self._compile_warm_up)
+            yield from self._emit(Log(note, "info" if self.train_model is not self.model else "warning"))
 
         yield from self._emit(
             RunStarted(
@@ -280,10 +289,32 @@ class Trainer:
         """The weights the run is judged by and ends with: the weight average with EMA on, else the model."""
         return self.ema.module if self.ema is not None else self.model
 
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _compile_warm_up(self, compiled: torch.nn.Module) -> None:
+        """Compile now (one forward and backward) and leave no trace: weights, buffers and RNG as they were."""
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        buffers = {name: b.detach().clone() for name, b in self.model.named_buffers()}
+        n = self.config.batch_size
+        with self._autocast():
+            loss = F.cross_entropy(compiled(self.train_x[:n]), self.train_y[:n])
+        loss.backward()
+        self.model.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for name, b in self.model.named_buffers():
+                b.copy_(buffers[name])
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, self.device)
+
     # --- the loop -----------------------------------------------------------------------------------------
     def _loop(self) -> Iterator[Event]:
         cfg, state, control = self.config, self.state, self.control
-        model, optimizer = self.model, self.optimizer
+        model, optimizer = self.train_model, self.optimizer
         batch, smoothing = cfg.batch_size, cfg.label_smoothing
         augment = {"degrees": cfg.aug_rotate, "scale": cfg.aug_scale, "shift": cfg.aug_shift}
         augmenting, augment_rng, ema = self.augmenting, self.augment_rng, self.ema
@@ -311,7 +342,8 @@ class Trainer:
                 x = self.train_x[idx]
                 if augmenting:
                     x = random_affine(x, augment_rng, **augment)
-                loss = F.cross_entropy(model(x), self.train_y[idx], label_smoothing=smoothing)
+                with self._autocast():
+                    loss = F.cross_entropy(model(x), self.train_y[idx], label_smoothing=smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -416,7 +448,8 @@ class Trainer:
             yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
         started = time.monotonic()
         self.eval_model.eval()
-        outcome = _evaluate(self.eval_model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        with self._autocast():
+            outcome = _evaluate(self.eval_model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
         self.model.train()
         self.window_start = time.monotonic()  # images/s counts training time only
         loss, correct, preview = outcome.loss, outcome.correct, outcome.preview
@@ -466,7 +499,8 @@ class Trainer:
         self.eval_model.load_state_dict(self.best_weights)
         yield from self._emit(Log(f"restored the best weights, from iteration {w.best_iteration}"))
         self.eval_model.eval()
-        outcome = _evaluate(self.eval_model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
+        with self._autocast():
+            outcome = _evaluate(self.eval_model, self.test_x, self.test_y, self.eval_batch, N_TEST_PREVIEW)
         loss, correct, preview = outcome.loss, outcome.correct, outcome.preview
         self.state.last_accuracy = correct / len(self.test_y)
         yield from self._emit(
