@@ -40,15 +40,16 @@ def ensemble_command(args: argparse.Namespace) -> int:
         fail(str(exc))
     views = f"test-time augmentation, {result.tta_views} views" if result.tta_views > 1 else "no test-time augmentation"
     print(f"{result.dataset} test set, {result.total:,} images; {views}")
-    width = max(len(r) for r in result.runs)
-    for run, weights, accuracy, correct in zip(result.runs, result.weights, result.accuracies, result.correct):
-        print(f"  {run:<{width}}  {accuracy:7.2%}  ({correct:,} right; {Path(weights).name})")
-    mean = sum(result.accuracies) / len(result.accuracies)
-    print(f"  {'mean of the runs':<{width}}  {mean:7.2%}")
-    print(
-        f"  {f'ensemble of {len(result.runs)} (mean softmax)':<{width}}  {result.combined:7.2%}  "
-        f"({result.combined_correct:,} right)"
-    )
+    n = len(result.runs)
+    rows = [
+        (run, f"{acc:7.2%}  ({right:,} right; {Path(w).name})")
+        for run, w, acc, right in zip(result.runs, result.weights, result.accuracies, result.correct)
+    ]
+    rows.append(("mean of the runs", f"{sum(result.accuracies) / n:7.2%}"))
+    rows.append((f"ensemble of {n} (mean softmax)", f"{result.combined:7.2%}  ({result.combined_correct:,} right)"))
+    width = max(len(label) for label, _ in rows)
+    for label, figures in rows:
+        print(f"  {label:<{width}}  {figures}")
     return 0
 
 
