@@ -6,6 +6,7 @@ Small synthetic data (tests/synthetic.py) read by the real loader; no timed asse
 from __future__ import annotations
 
 import json
+
 import pytest
 import torch
 
@@ -22,18 +23,18 @@ from mnist_tui.engine.trainer import Trainer
 
 def best_config(synthetic_dir, run_dir, **kw) -> TrainConfig:
     """The best preset, shrunk to the synthetic data: the fast net, a few short epochs, an evaluation every 4 steps."""
-    values = dict(
-        dataset=str(synthetic_dir),
-        model="fast",
-        epochs=2,
-        batch_size=50,
-        eval_every=4,
-        device="cpu",
-        seed=5,
-        ema=0.9,
-        metrics_interval=0.0,
-        run_dir=str(run_dir),
-    )
+    values = {
+        "dataset": str(synthetic_dir),
+        "model": "fast",
+        "epochs": 2,
+        "batch_size": 50,
+        "eval_every": 4,
+        "device": "cpu",
+        "seed": 5,
+        "ema": 0.9,
+        "metrics_interval": 0.0,
+        "run_dir": str(run_dir),
+    }
     values.update(kw)
     return preset_config("best", **values)
 
@@ -44,6 +45,10 @@ def run_all(cfg: TrainConfig, control: Control | None = None) -> list[ev.Event]:
 
 def of(events, cls):
     return [e for e in events if isinstance(e, cls)]
+
+
+def losses(events) -> list[float]:
+    return [loss for step in of(events, ev.StepMetrics) for loss in step.losses]
 
 
 def digits(n: int = 8) -> torch.Tensor:
@@ -194,7 +199,6 @@ def test_resume_of_an_augmented_ema_run_is_exact(synthetic_dir, tmp_path):
             control.stop()  # seen before step 8: the run stops mid-epoch, between two evaluations
     assert part[-1].reason == ev.STOPPED and part[-1].iteration == 7
     resumed = list(Trainer.resume_run(tmp_path / "part").run())
-    losses = lambda evs: [l for s in of(evs, ev.StepMetrics) for l in s.losses]  # noqa: E731
     assert losses(part) == losses(whole)[:7]
     assert losses(resumed) == losses(whole)[7:]  # the same augmented images, step for step
     assert resumed[-1].final_accuracy == whole[-1].final_accuracy
@@ -237,8 +241,9 @@ def test_without_augmentation_there_is_one_plain_preview(synthetic_dir, tmp_path
 def test_the_app_takes_augmented_previews_without_clearing_the_test_strip():
     import asyncio
 
-    from mnist_tui.ui.demo import DemoRun
     from test_ui_app import make_app, wait_for
+
+    from mnist_tui.ui.demo import DemoRun
 
     demo = DemoRun(hold_at=45)
     blob = bytes(range(256)) * 3 + bytes(16)
