@@ -25,10 +25,22 @@ from mnist_tui.engine.trainer import Trainer  # noqa: E402
 TARGET = 0.99
 
 
-def run_preset(preset: str, seed: int, device: str, epochs: int | None) -> dict:
+def run_preset(
+    preset: str,
+    seed: int,
+    device: str,
+    epochs: int | None,
+    *,
+    amp: str = "auto",
+    compile_mode: str = "off",
+    max_steps: int | None = None,
+) -> dict:
     overrides = {"seed": seed, "device": device, "run_dir": tempfile.mkdtemp(prefix="bench-") + "/run"}
+    overrides.update(amp=amp, compile=compile_mode)
     if epochs:
         overrides["epochs"] = epochs
+    if max_steps:
+        overrides["max_steps"] = max_steps
     cfg = preset_config(preset, **overrides)
     start = t_target = None
     images = 0
