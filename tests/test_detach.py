@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_ui_app import make_app, run_async, wait_for
 
-from mnist_tui.config import TrainConfig
+from mnist_tui.config import EarlyStoppingConfig, TrainConfig
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control
 from mnist_tui.engine.devstats import DeviceStats
@@ -116,6 +116,14 @@ def test_detach_attach_pause_close_reattach_stop(synthetic_dir: Path, run: Path)
     until(lambda: third.state() == ev.RUNNING, what="the resume, seen by the other viewer")
     second.remote.set_lr(1e-4)
     until(lambda: any(e.changes.get("lr") == 1e-4 for e in third.of(ev.SettingsChanged)), what="the new lr")
+    second.remote.set_early_stopping(EarlyStoppingConfig(patience=7, warmup_evals=500))
+    until(
+        lambda: any(e.changes.get("early_stopping", {}).get("patience") == 7 for e in third.of(ev.SettingsChanged)),
+        what="the new early-stopping settings",
+    )
+    saved = len(third.of(ev.CheckpointSaved))
+    second.remote.save_now()
+    until(lambda: len(third.of(ev.CheckpointSaved)) > saved, what="a checkpoint on demand")
     third.remote.stop()
     for viewer in (second, third):
         viewer.thread.join(TIMEOUT)
