@@ -83,8 +83,8 @@ def train_parser() -> ArgumentParser:
         prog="mnist-tui",
         description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
         epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
-        "Other commands: 'mnist-tui data --help', 'mnist-tui inspect --help', 'mnist-tui ensemble --help'. "
-        "Defaults are the tutorial recipe.",
+        "Other commands (each with --help): 'mnist-tui data', 'mnist-tui inspect', 'mnist-tui ensemble', "
+        "'mnist-tui attach', 'mnist-tui runs'. Defaults are the tutorial recipe.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
