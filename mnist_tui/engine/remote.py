@@ -164,13 +164,14 @@ class RunServer:
             return  # nobody can be connected yet; metrics.jsonl holds these events for the history
         with self._lock:
             if event.record:  # the trainer wrote it to metrics.jsonl before yielding it
-                line = encode({"event": event.to_dict()})
                 self._recorded += 1
             elif isinstance(event, EvaluationSnapshot):
                 self._snapshot = event
-                line = encode({"event": event.to_dict()}) if self._viewers else b""
             else:
                 return
+            if not self._viewers:
+                return  # nothing to encode: the training thread pays only when someone watches
+            line = encode({"event": event.to_dict()})
             for viewer in self._viewers:
                 viewer.send(line)
             self._viewers = [v for v in self._viewers if v.alive]
