@@ -58,14 +58,19 @@ class Viewer:
     def __init__(self, run: Path) -> None:
         info = read_run(run)
         assert info is not None and info.active and info.socket, info
-        self.remote = RemoteRun(info.socket)
+        self.remote = RemoteRun(info.socket, run_dir=run)
         self.events: list[ev.Event] = []
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._collect, daemon=True)
         self.thread.start()
 
     def _collect(self) -> None:
-        for event in self.remote.events():
-            self.events.append(event)
+        try:
+            for event in self.remote.events():
+                self.events.append(event)
+        except BaseException as exc:  # noqa: BLE001 - shown by the test that looks
+            self.error = exc
+            raise
 
     def of(self, kind: type) -> list:
         return [e for e in self.events if isinstance(e, kind)]
@@ -232,6 +237,7 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(app.accuracy_chart.accuracy.xs) >= 2, 60)
         assert read_run(run).mode == "app" and read_run(run).active  # others can attach to it too
+        watcher = Viewer(run)  # a viewer of the app's run follows it to the background process
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("d")
@@ -252,8 +258,13 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
         assert min(attached.accuracy_chart.accuracy.xs) < app.handed_over.iteration
         await pilot.press("q")
     viewer.remote.stop()
-    viewer.thread.join(TIMEOUT)
-    assert viewer.of(ev.RunFinished)[-1].reason == ev.STOPPED
+    for v in (viewer, watcher):
+        v.thread.join(TIMEOUT)
+        kinds = [e.kind for e in v.events]
+        assert [f.reason for f in v.of(ev.RunFinished)] == [ev.STOPPED], (v is watcher, kinds[-6:], len(kinds), v.error, v.thread.is_alive())
+        assert len(v.of(ev.RunStarted)) == 2 and len(v.of(ev.RunDetached)) == 1
+    steps = [e.iteration for e in watcher.of(ev.StepMetrics)]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)  # nothing twice across the handover
 
 
 @run_async

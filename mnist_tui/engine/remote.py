@@ -30,6 +30,7 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from .events import (
     STOPPING,
     EvaluationSnapshot,
     Event,
+    RunDetached,
     RunFinished,
     RunStarted,
     StateChanged,
@@ -120,6 +122,8 @@ class _Viewer:
             pass
         finally:
             self.alive = False
+            with contextlib.suppress(OSError):
+                self.conn.shutdown(socket.SHUT_RDWR)  # the viewer sees the end now, whoever else holds the socket
             with contextlib.suppress(OSError):
                 self.conn.close()
 
@@ -329,23 +333,37 @@ def request_status(path: str | os.PathLike, timeout: float = 1.0) -> dict[str, A
 
 
 class RemoteRun:
-    """A viewer's handle on a run in another process: ``Control``'s commands and queries, and its events."""
+    """A viewer's handle on a run in another process: ``Control``'s commands and queries, and its events.
 
-    def __init__(self, path: str | os.PathLike, *, timeout: float = 3.0) -> None:
+    Given the run directory, it follows a handover: when the process it watches hands the run to a
+    background process (RunDetached), it connects to that one and goes on from the events it had.
+    """
+
+    HANDOVER_WAIT = 60.0  # seconds to wait for the background process of a handover to listen
+
+    def __init__(
+        self, path: str | os.PathLike, *, run_dir: str | os.PathLike | None = None, timeout: float = 3.0
+    ) -> None:
         self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(self.path)
-        except OSError as exc:
-            self.sock.close()
-            raise RemoteError(f"cannot reach the run at {self.path} ({exc.strerror or exc})") from None
-        self.sock.settimeout(None)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.timeout = timeout
         self._send_lock = threading.Lock()
         self._paused = False
         self._stop_requested = False
         self._closed = False
         self.hello: dict[str, Any] = {}
+        self.sock = self._connect(self.path)
+
+    def _connect(self, path: str) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            sock.close()
+            raise RemoteError(f"cannot reach the run at {path} ({exc.strerror or exc})") from None
+        sock.settimeout(None)
+        return sock
 
     # Control's interface (what the app calls) ----------------------------------------------------------
     def pause(self) -> None:
@@ -390,30 +408,47 @@ class RemoteRun:
     # Events ------------------------------------------------------------------------------------------------
     def events(self) -> Iterator[Event]:
         """The run's events: all so far, then live ones; a RunFinished(failed) if the process goes away."""
-        self._send({"op": "subscribe"})
-        finished = False
-        try:
-            with self.sock.makefile("rb") as lines:
-                for raw in lines:
-                    try:
-                        message = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if "hello" in message:
-                        self.hello = message["hello"]
-                        self._paused = bool(self.hello.get("paused"))
-                        self._stop_requested = bool(self.hello.get("stopping"))
-                        continue
-                    try:  # {"event": {...}} when live; a metrics.jsonl line as it is in the history
-                        event = event_from_dict(message["event"] if isinstance(message["event"], dict) else message)
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    self._observe(event)
-                    finished = finished or isinstance(event, RunFinished)
-                    yield event
-        except OSError:
-            pass
-        if not finished and not self._closed:
+        seen = 0  # recorded events yielded so far: after a handover, the new process's history skips these
+        while True:
+            handed_over = False
+            finished = False
+            skip = seen
+            self._send({"op": "subscribe"})
+            try:
+                with self.sock.makefile("rb") as lines:
+                    for raw in lines:
+                        try:
+                            message = json.loads(raw)
+                        except ValueError:
+                            continue
+                        if "hello" in message:
+                            self.hello = message["hello"]
+                            self._paused = bool(self.hello.get("paused"))
+                            self._stop_requested = bool(self.hello.get("stopping"))
+                            continue
+                        try:  # {"event": {...}} when live; a metrics.jsonl line as it is in the history
+                            data = message["event"] if isinstance(message["event"], dict) else message
+                            event = event_from_dict(data)
+                        except (KeyError, TypeError, ValueError):
+                            continue
+                        if event.record:
+                            if skip:
+                                skip -= 1
+                                continue
+                            seen += 1
+                        self._observe(event)
+                        finished = finished or isinstance(event, RunFinished)
+                        if isinstance(event, RunDetached):
+                            handed_over = True  # this process hands the run on: follow it when it hangs up
+                        elif isinstance(event, RunStarted):
+                            handed_over = False  # a process that took over earlier (seen in the history)
+                        yield event
+            except OSError:
+                pass
+            if finished or self._closed:
+                return
+            if handed_over and self._follow_handover():
+                continue
             pid = self.hello.get("pid", "?")
             yield RunFinished(
                 reason=FAILURE,
@@ -426,6 +461,30 @@ class RemoteRun:
                 elapsed=-1.0,
                 device="",
             )
+            return
+
+    def _follow_handover(self) -> bool:
+        """Connect to the background process that took the run over; False if none shows up in time."""
+        if self.run_dir is None:
+            return False
+        from .runs import read_run  # runs.py imports this module
+
+        old_pid = self.hello.get("pid")
+        deadline = time.monotonic() + self.HANDOVER_WAIT
+        while not self._closed and time.monotonic() < deadline:
+            info = read_run(self.run_dir)
+            if info is not None and info.active and info.socket and info.pid != old_pid:
+                try:
+                    sock = self._connect(info.socket)
+                except RemoteError:
+                    pass
+                else:
+                    with contextlib.suppress(OSError):
+                        self.sock.close()
+                    self.sock, self.path = sock, info.socket
+                    return True
+            time.sleep(0.25)
+        return False
 
     def _observe(self, event: Event) -> None:
         if isinstance(event, StateChanged):

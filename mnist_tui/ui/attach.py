@@ -20,7 +20,7 @@ def attach_app(info: RunInfo) -> MnistApp:
     run_dir = str(info.path)
     if info.active and info.socket:
         try:
-            remote = RemoteRun(info.socket)
+            remote = RemoteRun(info.socket, run_dir=info.path)
         except RemoteError:
             remote = None
         if remote is not None:
