@@ -99,8 +99,11 @@ def serve(config: TrainConfig | None, resume: str | None) -> int:
 
 def _announce_and_leave_terminal(run_dir: str) -> None:
     """Tell the launcher the run has started, then send all further output to the run's log file."""
-    print(f"{READY} {run_dir}", flush=True)
-    sys.stderr.flush()
+    try:
+        print(f"{READY} {run_dir}", flush=True)
+        sys.stderr.flush()
+    except OSError:  # the launcher is gone (Ctrl+C while it waited): the run goes on all the same
+        pass
     log = os.open(Path(run_dir) / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
