@@ -302,3 +302,16 @@ def test_device_stats_of_the_training_process_for_a_viewer():
     finally:
         child.kill()
         devstats._reset_for_tests()
+
+
+def test_a_run_trained_on_another_host_is_not_called_failed(synthetic_dir: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    result = mnist_tui("--headless", "--dataset", str(synthetic_dir), "--device", "cpu", "--batch-size", "50",
+                       "--max-steps", "4", "--eval-every", "4", "--run-dir", str(run))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run / "summary.json").unlink()  # as if it were still going, on the machine that wrote process.json
+    process = json.loads((run / "process.json").read_text())
+    assert read_run(run).state == ev.FAILED  # here: its process is gone
+    (run / "process.json").write_text(json.dumps({**process, "host": "gpu-box-7"}))
+    info = read_run(run)
+    assert info.state == "unknown" and "gpu-box-7" in info.detail and not info.active

@@ -142,6 +142,8 @@ def read_run(path: str | os.PathLike) -> RunInfo | None:
         detail = summary.get("message", "")
         best = summary.get("best_accuracy", best)
         iteration = summary.get("iteration", iteration)
+    elif process and process.get("host") != socket.gethostname():
+        state, detail = "unknown", f"trained on host {process.get('host')}: its process cannot be checked from here"
     else:
         state, detail = ev.FAILED, CRASHED
 
