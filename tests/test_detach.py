@@ -315,3 +315,19 @@ def test_a_run_trained_on_another_host_is_not_called_failed(synthetic_dir: Path,
     (run / "process.json").write_text(json.dumps({**process, "host": "gpu-box-7"}))
     info = read_run(run)
     assert info.state == "unknown" and "gpu-box-7" in info.detail and not info.active
+
+
+def test_a_torn_last_line_is_cut_before_a_resumed_run_appends(tmp_path: Path):
+    """A process killed mid-write leaves half a line; the next process must not glue its first event to it."""
+    from mnist_tui.engine.rundir import RunDirectory
+
+    rd = RunDirectory(tmp_path / "run").create()
+    rd.record(ev.Log("first"))
+    rd.close()
+    with open(rd.path / "metrics.jsonl", "ab") as f:
+        f.write(b'{"t":1.0,"event":"log","mess')  # killed here
+    again = RunDirectory(tmp_path / "run")
+    again.record(ev.Log("after the crash"))
+    again.close()
+    lines = (rd.path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == ["first", "after the crash"]
