@@ -189,7 +189,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_NOTES: dict[str, str] = {
     "tutorial": "the tutorial's network and recipe: about 99.1-99.3% after 10 epochs",
     "fast": "a 38k-parameter conv-BN net, one epoch, one-cycle Adam: about 99.1% in under half a minute on 2 CPU cores",
-    "best": "a 289k-parameter conv-BN net, 20 epochs of augmented digits, EMA weights: about 99.7% (MEASURING)",
+    "best": "a 289k-parameter conv-BN net, 20 epochs of augmented digits, EMA weights: 99.73% mean over 3 seeds; "
+    "about 25 min on 2 CPU cores",
 }
 
 
