@@ -287,6 +287,21 @@ class RunFinished(Event):
     def state(self) -> str:
         return {EARLY_STOP: EARLY_STOPPED, FAILURE: FAILED, DIVERGED: FAILED}.get(self.reason, FINISHED)
 
+    @classmethod
+    def failure(cls, message: str) -> RunFinished:
+        """A failed end reported by whoever noticed it (not the trainer): position and figures unknown (-1/None)."""
+        return cls(
+            reason=FAILURE,
+            message=message,
+            iteration=-1,
+            epoch=-1,
+            final_accuracy=None,
+            best_accuracy=None,
+            best_iteration=None,
+            elapsed=-1.0,
+            device="",
+        )
+
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls

@@ -38,7 +38,6 @@ from typing import Any
 from ..config import EarlyStoppingConfig
 from .control import Control
 from .events import (
-    FAILURE,
     PAUSED,
     RUNNING,
     STOPPING,
@@ -450,17 +449,7 @@ class RemoteRun:
             if handed_over and self._follow_handover():
                 continue
             pid = self.hello.get("pid", "?")
-            yield RunFinished(
-                reason=FAILURE,
-                message=f"the run's process ({pid}) went away without finishing the run",
-                iteration=-1,
-                epoch=-1,
-                final_accuracy=None,
-                best_accuracy=None,
-                best_iteration=None,
-                elapsed=-1.0,
-                device="",
-            )
+            yield RunFinished.failure(f"the run's process ({pid}) went away without finishing the run")
             return
 
     def _follow_handover(self) -> bool:

@@ -221,14 +221,4 @@ def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: floa
             break
         time.sleep(poll)
     if not finished:
-        yield ev.RunFinished(
-            reason=ev.FAILURE,
-            message=CRASHED,
-            iteration=-1,
-            epoch=-1,
-            final_accuracy=None,
-            best_accuracy=None,
-            best_iteration=None,
-            elapsed=-1.0,
-            device="",
-        )
+        yield ev.RunFinished.failure(CRASHED)

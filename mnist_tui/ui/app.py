@@ -190,24 +190,11 @@ class MnistApp(App[None]):
                 self.post_message(EngineEvent(event))
         except Exception as exc:  # noqa: BLE001 - a crash shows as a failed run, never kills the app
             message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            self.post_message(EngineEvent(self._failure(message)))
+            self.post_message(EngineEvent(ev.RunFinished.failure(message)))
             finished = True
         if not finished:
-            self.post_message(EngineEvent(self._failure("the trainer ended without reporting a result")))
+            self.post_message(EngineEvent(ev.RunFinished.failure("the trainer ended without reporting a result")))
         self.trainer_finished.set()
-
-    def _failure(self, message: str) -> ev.RunFinished:
-        return ev.RunFinished(
-            reason=ev.FAILURE,
-            message=message,
-            iteration=-1,  # unknown here: the app keeps what it last showed
-            epoch=-1,
-            final_accuracy=None,
-            best_accuracy=None,
-            best_iteration=None,
-            elapsed=-1.0,
-            device="",
-        )
 
     def _poll_stats(self, device: str) -> None:
         """The stats worker: read device statistics about once a second, off the UI thread."""
@@ -231,7 +218,7 @@ class MnistApp(App[None]):
         if not self.is_running:
             return
         if event.state == WorkerState.ERROR and self.finished is None:
-            self._route(self._failure(f"trainer worker failed: {event.worker.error}"))
+            self._route(ev.RunFinished.failure(f"trainer worker failed: {event.worker.error}"))
         self.refresh_bindings()
         if self.quitting:
             self.exit(return_code=self.exit_code)
