@@ -2,6 +2,7 @@
 
     python benchmarks/bench_all.py [--device cpu] [--seeds 0,1,2,3,4] [--presets tutorial,fast]
                                    [--tutorial-epochs 10] [--to-target] [--amp auto] [--compile off]
+                                   [--cuda-graphs auto]
 
 Columns: training images/s (evaluations excluded), seconds per epoch with its evaluations, time to 99.0%
 (training wall time with evaluations, from the first step to the first full test-set evaluation at or
@@ -107,8 +108,8 @@ def tutorial_run(raw: Path, device: torch.device, seed: int, epochs: int, to_tar
     }
 
 
-def engine_run(preset: str, seed: int, device: str, epochs: int | None, amp: str, compile_mode: str) -> dict:
-    r = run_preset(preset, seed, device, epochs, amp=amp, compile_mode=compile_mode)
+def engine_run(preset: str, seed: int, device: str, epochs: int | None, options: dict) -> dict:
+    r = run_preset(preset, seed, device, epochs, **options)
     return {
         "name": f"engine, preset {preset}",
         "seed": seed,
@@ -141,6 +142,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="override the presets' epochs")
     p.add_argument("--amp", default="auto", help="the engine's --amp (default: auto)")
     p.add_argument("--compile", default="off", help="the engine's --compile (default: off)")
+    p.add_argument("--cuda-graphs", default="auto", help="the engine's --cuda-graphs (default: auto)")
     p.add_argument("--warmup", choices=("auto", "on", "off"), default="auto", help="untimed warm-up runs (auto: on GPUs)")
     args = p.parse_args()
     device = resolve_device(args.device)
@@ -160,7 +162,8 @@ def main() -> None:
             os.symlink(path, target)
 
     print(f"device: {device} ({device_name(device)}), torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"engine options: --amp {args.amp} --compile {args.compile}")
+    options = {"amp": args.amp, "compile_mode": args.compile, "cuda_graphs": args.cuda_graphs}
+    print(f"engine options: --amp {args.amp} --compile {args.compile} --cuda-graphs {args.cuda_graphs}")
     if warmup:
         t = time.perf_counter()
         if not args.no_tutorial:
@@ -168,7 +171,7 @@ def main() -> None:
         print(f"warm-up: tutorial pipeline 100 steps, {time.perf_counter() - t:.2f} s", flush=True)
         for preset in presets:
             t = time.perf_counter()
-            run_preset(preset, 0, str(device), None, amp=args.amp, compile_mode=args.compile, max_steps=60)
+            run_preset(preset, 0, str(device), None, max_steps=60, **options)
             print(f"warm-up: engine preset {preset}, 60 steps, {time.perf_counter() - t:.2f} s", flush=True)
     print()
     print("| pipeline | seed | epochs | images/s | s/epoch | time to 99.0% | final accuracy |")
@@ -180,7 +183,7 @@ def main() -> None:
             print(row(rows[-1]), flush=True)
     for preset in presets:
         for seed in seeds:
-            rows.append(engine_run(preset, seed, str(device), args.epochs, args.amp, args.compile))
+            rows.append(engine_run(preset, seed, str(device), args.epochs, options))
             print(row(rows[-1]), flush=True)
     print()
     print("means:")

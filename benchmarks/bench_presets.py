@@ -33,10 +33,11 @@ def run_preset(
     *,
     amp: str = "auto",
     compile_mode: str = "off",
+    cuda_graphs: str = "auto",
     max_steps: int | None = None,
 ) -> dict:
     overrides = {"seed": seed, "device": device, "run_dir": tempfile.mkdtemp(prefix="bench-") + "/run"}
-    overrides.update(amp=amp, compile=compile_mode)
+    overrides.update(amp=amp, compile=compile_mode, cuda_graphs=cuda_graphs)
     if epochs:
         overrides["epochs"] = epochs
     if max_steps:

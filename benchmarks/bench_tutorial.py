@@ -8,12 +8,13 @@ as the tutorial does. The engine is `mnist_tui.engine.trainer.Trainer` as the ap
 Each pipeline trains --steps iterations (default 300, half an epoch, 6 evaluations) after --warmup
 iterations, and the figures are scaled to one 600-step epoch with its 12 evaluations.
 
-    python benchmarks/bench_tutorial.py [--device cpu] [--steps 300] [--pipelines tutorial,engine]
+    python benchmarks/bench_tutorial.py [--device cpu] [--steps 300] [--pipelines tutorial,engine,engine-eager]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import sys
 import tempfile
@@ -44,8 +45,11 @@ def tutorial_pipeline(raw_files: dict[str, Path], device: torch.device, steps: i
     root = Path(tempfile.mkdtemp(prefix="bench-mnist-"))
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for key, path in raw_files.items():
-        os.symlink(path, raw / path.name)
+    for path in raw_files.values():  # torchvision's MNIST reads the uncompressed files
+        if path.suffix == ".gz":
+            (raw / path.stem).write_bytes(gzip.decompress(path.read_bytes()))
+        else:
+            os.symlink(path, raw / path.name)
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     train_set = torchvision.datasets.MNIST(root, train=True, transform=transform, download=False)
     test_set = torchvision.datasets.MNIST(root, train=False, transform=transform, download=False)
@@ -93,8 +97,11 @@ def tutorial_pipeline(raw_files: dict[str, Path], device: torch.device, steps: i
     return summarise("tutorial pipeline", steps, wall, eval_seconds, accuracy, device)
 
 
-def engine_pipeline(dataset: str, data_dir: str | None, device: torch.device, steps: int, warmup: int) -> dict:
+def engine_pipeline(
+    dataset: str, data_dir: str | None, device: torch.device, steps: int, warmup: int, cuda_graphs: str = "auto"
+) -> dict:
     cfg = TrainConfig(
+        cuda_graphs=cuda_graphs,
         dataset=dataset,
         data_dir=data_dir,
         device=str(device),
@@ -118,7 +125,8 @@ def engine_pipeline(dataset: str, data_dir: str | None, device: torch.device, st
                 raise SystemExit(f"engine run ended with {event.reason}: {event.message}")
     wall = time.perf_counter() - start
     # The final stop evaluation is outside the timed window only when it is not a scheduled one.
-    return summarise("mnist-tui engine", end_iteration - start_iteration, wall, eval_seconds, accuracy, device)
+    name = "mnist-tui engine" + (" (eager)" if cuda_graphs == "off" and device.type == "cuda" else "")
+    return summarise(name, end_iteration - start_iteration, wall, eval_seconds, accuracy, device)
 
 
 def summarise(name: str, steps: int, wall: float, eval_seconds: float, accuracy: float, device) -> dict:
@@ -141,7 +149,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=300, help="timed iterations per pipeline (default 300)")
     p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--pipelines", default="tutorial,engine")
+    p.add_argument("--pipelines", default="tutorial,engine", help="tutorial, engine, engine-eager (no CUDA graphs)")
     p.add_argument("--data-dir")
     args = p.parse_args()
     device = resolve_device(args.device)
@@ -153,6 +161,8 @@ def main() -> None:
             rows.append(tutorial_pipeline(resolved.files, device, args.steps, args.warmup))
         elif name == "engine":
             rows.append(engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup))
+        elif name == "engine-eager":  # the engine with --cuda-graphs off: what the graphs are worth
+            rows.append(engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup, "off"))
         print(f"  done: {rows[-1]['pipeline']}", flush=True)
     base = rows[0]["s/epoch"]
     print()

@@ -15,7 +15,8 @@ MODEL_NAMES = ("tutorial", "fast", "best")  # the networks in engine.models.MODE
 
 
 SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
-AMP_MODES = ("auto", "bf16", "off")  # bf16 autocast: auto = on for a CUDA device that supports bf16, else off
+AMP_MODES = ("auto", "bf16", "off")  # bf16 autocast; auto = off: it made these small networks slower on an H100
+GRAPH_MODES = ("auto", "on", "off")  # the training step as a CUDA graph; auto = on for CUDA without --compile
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")  # torch.compile; reduce-overhead: CUDA graphs
 MONITORS = ("accuracy", "loss")  # test accuracy (higher is better, in percent) or test loss (lower is better)
 
@@ -76,7 +77,8 @@ class TrainConfig:
     aug_scale: float = 0.0  # augmentation: scale each training image by 1 ± up to this fraction (0: off)
     aug_shift: float = 0.0  # augmentation: shift each training image by up to ± this many pixels (0: off)
     ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
-    amp: str = "auto"  # bf16 autocast for training and evaluation: auto (CUDA with bf16 support), bf16, off
+    amp: str = "auto"  # bf16 autocast for training and evaluation: bf16, or off (auto: off, see AMP_MODES)
+    cuda_graphs: str = "auto"  # record the training step as a CUDA graph and replay it (auto: on CUDA)
     compile: str = "off"  # torch.compile the training model (falls back to eager, with a log line, if it fails)
     eval_every: int = 50  # evaluate on the full test set every N iterations (and at each epoch end)
     eval_batch_size: int = 0  # images per evaluation forward pass; 0 picks one for the device
@@ -97,6 +99,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.amp not in AMP_MODES:
             raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.cuda_graphs not in GRAPH_MODES:
+            raise ConfigError(f"--cuda-graphs must be one of {', '.join(GRAPH_MODES)}, got {self.cuda_graphs!r}")
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         def positive(name: str, value: float) -> None:

@@ -68,19 +68,36 @@ def _mps_available() -> bool:
 def autocast_dtype(device: torch.device, mode: str) -> tuple[torch.dtype | None, str | None]:
     """The autocast dtype for ``--amp mode`` on ``device`` (None: full precision) and a note when it falls back.
 
-    auto: bf16 on a CUDA GPU that supports it (Ampere and newer), else off. bf16: also on CPU (where it is
-    rarely faster), refused with a note on a GPU without bf16 and on MPS.
+    auto: off. On an H100, bf16 made a step of the tutorial and fast networks slower, eager or recorded
+    (benchmarks/gpu_step_probe.py): they are too small for the matrix units to matter, and the casts cost.
+    bf16: also on CPU (where it is rarely faster), refused with a note on a GPU without bf16 and on MPS.
     """
-    if mode == "off":
+    if mode in ("off", "auto"):
         return None, None
     cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if mode == "auto":
-        return (torch.bfloat16 if cuda_bf16 else None), None
     if device.type == "cuda" and not cuda_bf16:
         return None, f"--amp bf16: {device_name(device)} has no bf16 support; training in full precision"
     if device.type not in ("cuda", "cpu"):
         return None, f"--amp bf16: no bf16 autocast on {device.type}; training in full precision"
     return torch.bfloat16, None
+
+
+def use_cuda_graphs(device: torch.device, mode: str, compile_mode: str) -> tuple[bool, str | None]:
+    """Whether to record the training step as a CUDA graph (see graphs.py), and a note when ``on`` can't be.
+
+    auto: on for a CUDA device unless the model is compiled (``--compile reduce-overhead`` records graphs
+    of its own; the other compile modes are not measured with graphs).
+    """
+    if mode == "off":
+        return False, None
+    if device.type != "cuda":
+        return False, (
+            f"--cuda-graphs on: no CUDA graphs on {device.type}; training without them" if mode == "on" else None
+        )
+    if compile_mode != "off":
+        note = f"--cuda-graphs on: not with --compile {compile_mode}; training without them" if mode == "on" else None
+        return False, note
+    return True, None
 
 
 def compile_model(

@@ -28,7 +28,7 @@ from .analysis import EvalOutcome, make_snapshot, predict, summarise, write_erro
 from .augment import Ema, random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
-from .device import autocast_dtype, compile_model, device_name, resolve_device
+from .device import autocast_dtype, compile_model, device_name, resolve_device, use_cuda_graphs
 from .early_stopping import EarlyStopper, Plateau, metric_value
 from .errors import InputError
 from .events import (
@@ -54,6 +54,7 @@ from .events import (
     StateChanged,
     StepMetrics,
 )
+from .graphs import GraphedStep, configure_adam, get_lr, set_lr
 from .models import build_model, count_parameters
 from .rundir import RunDirectory, RunDirError, default_run_dir
 
@@ -197,7 +198,9 @@ class Trainer:
         self.augmenting = bool(cfg.aug_rotate or cfg.aug_scale or cfg.aug_shift)
         self.ema = Ema(self.model, cfg.ema) if cfg.ema else None
         es = cfg.early_stopping
-        self.plateau = Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
+        self.plateau = (
+            Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
+        )
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.steps_per_epoch = math.ceil(len(arrays.train_labels) / cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -228,6 +231,11 @@ class Trainer:
             yield from self._emit(StateChanged(LOADING, f"compiling the model (--compile {cfg.compile})"))
             self.train_model, note = compile_model(self.model, cfg.compile, self._compile_warm_up)
             yield from self._emit(Log(note, "info" if self.train_model is not self.model else "warning"))
+        self.graphs, note = use_cuda_graphs(device, cfg.cuda_graphs, cfg.compile)
+        if note:
+            yield from self._emit(Log(note, "warning"))
+        configure_adam(self.optimizer, device, capturable=False)  # eager until a graph is recorded; any checkpoint
+        self.graph: GraphedStep | None = None  # recorded at the first full batch
 
         yield from self._emit(
             RunStarted(
@@ -294,6 +302,37 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, backward and the optimizer step on one batch (gradients start from None); the loss."""
+        with self._autocast():
+            loss = F.cross_entropy(self.train_model(x), y, label_smoothing=self.config.label_smoothing)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def _step_on(self, idx: torch.Tensor) -> torch.Tensor:
+        """``_step`` on the training images at ``idx``: the gather is part of what a CUDA graph records."""
+        return self._step(self.train_x[idx], self.train_y[idx])
+
+    def _record_step(self, step: Any, inputs: tuple[torch.Tensor, ...]) -> Iterator[Event]:
+        started = time.monotonic()
+        eager_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        try:
+            configure_adam(self.optimizer, self.device, capturable=True)
+            self.graph = GraphedStep(step, inputs, self.model, self.optimizer)
+        except Exception as exc:  # noqa: BLE001 - an op that can't be recorded, a driver without graphs: go eager
+            self.graphs = False
+            configure_adam(self.optimizer, self.device, capturable=False)
+            for group, lr in zip(self.optimizer.param_groups, eager_lrs):
+                group["lr"] = lr  # exactly as it was, not rounded through the float32 tensor
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            yield from self._emit(
+                Log(f"CUDA graph recording failed ({type(exc).__name__}: {first}); training without it", "warning")
+            )
+            return
+        seconds = time.monotonic() - started
+        yield from self._emit(Log(f"recorded the training step as a CUDA graph in {seconds:.2f} s (--cuda-graphs)"))
+
     def _compile_warm_up(self, compiled: torch.nn.Module) -> None:
         """Compile now (one forward and backward) and leave no trace: weights, buffers and RNG as they were."""
         rng = torch.get_rng_state()
@@ -314,8 +353,8 @@ class Trainer:
     # --- the loop -----------------------------------------------------------------------------------------
     def _loop(self) -> Iterator[Event]:
         cfg, state, control = self.config, self.state, self.control
-        model, optimizer = self.train_model, self.optimizer
-        batch, smoothing = cfg.batch_size, cfg.label_smoothing
+        optimizer = self.optimizer
+        batch = cfg.batch_size
         augment = {"degrees": cfg.aug_rotate, "scale": cfg.aug_scale, "shift": cfg.aug_shift}
         augmenting, augment_rng, ema = self.augmenting, self.augment_rng, self.ema
         self.losses = torch.empty(LOSS_BUFFER, device=self.device)
@@ -324,7 +363,7 @@ class Trainer:
         self.train_clock = time.monotonic() - state.train_seconds
 
         yield from self._emit(StateChanged(RUNNING, "training"))
-        model.train()
+        self.train_model.train()
         reason = COMPLETED
         while reason == COMPLETED and state.iteration < self.total_steps and state.epoch <= cfg.epochs:
             if state.perm is None:
@@ -339,19 +378,25 @@ class Trainer:
                     yield from self._apply_lr_changes()
 
                 idx = state.perm[state.epoch_step * batch : (state.epoch_step + 1) * batch]
-                x = self.train_x[idx]
-                if augmenting:
-                    x = random_affine(x, augment_rng, **augment)
-                with self._autocast():
-                    loss = F.cross_entropy(model(x), self.train_y[idx], label_smoothing=smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if augmenting:  # drawn on the host: outside what a CUDA graph can record
+                    step, inputs = (
+                        self._step,
+                        (random_affine(self.train_x[idx], augment_rng, **augment), self.train_y[idx]),
+                    )
+                else:
+                    step, inputs = self._step_on, (idx,)
+                if self.graphs and self.graph is None and len(idx) == batch:
+                    yield from self._record_step(step, inputs)
+                if self.graph is not None and self.graph.fits(*inputs):
+                    loss = self.graph(*inputs)
+                else:  # eager: no graph, or the short last batch of an epoch
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = step(*inputs)
                 if ema is not None:
                     ema.update()
                 if self.scheduler is not None and self.scheduler.last_epoch < self.total_steps:
                     self.scheduler.step()
-                self.losses[self.n_losses] = loss.detach()  # no host sync here
+                self.losses[self.n_losses] = loss  # no host sync here
                 self.n_losses += 1
                 self.window_images += len(idx)
                 state.epoch_step += 1
@@ -545,11 +590,10 @@ class Trainer:
 
     @property
     def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return get_lr(self.optimizer)
 
     def _set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, lr)
 
     def _apply_lr_changes(self) -> Iterator[Event]:
         changes = self.control.take_changes("lr")

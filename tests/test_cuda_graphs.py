@@ -1,0 +1,162 @@
+"""The CUDA-graph training step (engine/graphs.py), exercised on CPU wherever its logic allows.
+
+Recording and replaying a graph needs a GPU (benchmarks/gpu_check.sh covers that on one); what does not
+is tested here: when graphs are used, the optimizer set-up a recorded step needs and its way back, the
+warm-up before recording leaving no trace, the fallback when recording fails, and checkpoints moving
+between recorded and eager runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_engine import config, of, run_all
+
+from mnist_tui.cli import config_from_args, train_parser
+from mnist_tui.config import ConfigError, TrainConfig
+from mnist_tui.engine import events as ev
+from mnist_tui.engine import trainer as trainer_mod
+from mnist_tui.engine.checkpoints import load_checkpoint, save_checkpoint
+from mnist_tui.engine.device import use_cuda_graphs
+from mnist_tui.engine.graphs import GraphedStep, configure_adam, get_lr, set_lr
+from mnist_tui.engine.models import build_model
+from mnist_tui.engine.rundir import RunDirectory
+from mnist_tui.engine.trainer import Trainer
+
+CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
+
+
+def test_graphs_are_on_for_cuda_without_compile_and_say_why_not_when_asked_for():
+    assert use_cuda_graphs(GPU, "auto", "off") == (True, None)
+    assert use_cuda_graphs(GPU, "on", "off") == (True, None)
+    assert use_cuda_graphs(GPU, "off", "off") == (False, None)
+    assert use_cuda_graphs(GPU, "auto", "reduce-overhead") == (False, None)
+    assert use_cuda_graphs(CPU, "auto", "off") == (False, None)
+    on, note = use_cuda_graphs(CPU, "on", "off")
+    assert not on and note == "--cuda-graphs on: no CUDA graphs on cpu; training without them"
+    on, note = use_cuda_graphs(GPU, "on", "default")
+    assert not on and note == "--cuda-graphs on: not with --compile default; training without them"
+
+
+def test_cuda_graphs_option_from_the_command_line_and_refused_by_name():
+    assert config_from_args(train_parser().parse_args(["--cuda-graphs", "off"])).cuda_graphs == "off"
+    assert TrainConfig().cuda_graphs == "auto"
+    with pytest.raises(ConfigError, match="--cuda-graphs must be one of auto, on, off, got 'yes'"):
+        TrainConfig(cuda_graphs="yes")
+
+
+def test_adam_set_up_for_a_recorded_step_and_back():
+    """Capturable: the lr is one device tensor that schedules and the user's changes fill in place."""
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=10)
+    model(torch.randn(8, 4)).sum().backward()
+    optimizer.step()
+    configure_adam(optimizer, CPU, capturable=True)
+    group = optimizer.param_groups[0]
+    lr_tensor = group["lr"]
+    assert isinstance(lr_tensor, torch.Tensor) and group["capturable"]
+    assert optimizer.state[model.weight]["step"].dtype == torch.float32
+    scheduler.step()
+    assert group["lr"] is lr_tensor and get_lr(optimizer) == pytest.approx(scheduler.get_last_lr()[0])
+    set_lr(optimizer, 0.5)
+    assert group["lr"] is lr_tensor and get_lr(optimizer) == 0.5
+    configure_adam(optimizer, CPU, capturable=False)
+    assert group["lr"] == 0.5 and isinstance(group["lr"], float) and not group["capturable"]
+    set_lr(optimizer, 0.25)
+    assert get_lr(optimizer) == 0.25
+
+
+def _batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(16, 1, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
+
+
+def _losses(model, optimizer, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        x, y = _batch(100 + i)
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        out.append(loss.item())
+    return out
+
+
+@pytest.mark.parametrize("model_name", ["tutorial", "fast"])  # dropout (the RNG); batch norm (its buffers)
+@pytest.mark.parametrize("trained_before", [False, True])  # Adam without state yet, and with
+def test_the_warm_up_before_recording_leaves_no_trace(model_name, trained_before, monkeypatch):
+    """The warm-up trains for real; a failed recording after it must leave the run as it found it."""
+
+    def setup():
+        torch.manual_seed(0)
+        model = build_model(model_name)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+        if trained_before:
+            _losses(model, optimizer, 2)
+        return model, optimizer
+
+    model, optimizer = setup()
+    reference = _losses(model, optimizer, 3)
+
+    def no_graph():
+        raise RuntimeError("no CUDA graphs here")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", no_graph)
+    model, optimizer = setup()
+    steps = []
+
+    def step(x, y):
+        steps.append(1)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    with pytest.raises(RuntimeError, match="no CUDA graphs here"):
+        GraphedStep(step, _batch(7), model, optimizer)
+    assert len(steps) == 3  # the warm-up ran, and changed weights, statistics, Adam and the RNG
+    assert all(p.grad is None for p in model.parameters())
+    assert _losses(model, optimizer, 3) == reference
+
+
+def test_a_failed_recording_falls_back_to_eager_with_a_log_line_and_the_same_run(synthetic_dir, tmp_path, monkeypatch):
+    """On CPU a capturable Adam refuses to step, so the recording fails in its warm-up: the fallback path."""
+    kw = dict(model="fast", batch_size=64, epochs=2, eval_every=5)  # 600 digits: a short last batch per epoch
+    plain = run_all(config(synthetic_dir, tmp_path / "plain", **kw))
+    monkeypatch.setattr(trainer_mod, "use_cuda_graphs", lambda device, mode, compile_mode: (True, None))
+    fell_back = run_all(config(synthetic_dir, tmp_path / "graphs", **kw))
+    (line,) = [e for e in of(fell_back, ev.Log) if "CUDA graph" in e.message]
+    assert line.level == "warning"
+    assert line.message.startswith("CUDA graph recording failed (AssertionError: If capturable=True")
+    assert line.message.endswith("; training without it")
+
+    def losses(events):
+        return [loss for s in of(events, ev.StepMetrics) for loss in s.losses]
+
+    assert fell_back[-1].reason == ev.COMPLETED
+    assert losses(fell_back) == losses(plain)
+    assert [e.test_loss for e in of(fell_back, ev.Evaluation)] == [e.test_loss for e in of(plain, ev.Evaluation)]
+
+
+def test_a_checkpoint_from_a_recorded_run_resumes_eagerly(synthetic_dir, tmp_path):
+    """A GPU run saves Adam capturable, with a float32 tensor lr: resumed on a CPU it trains on, the same
+    up to that rounding of the lr."""
+    whole = run_all(config(synthetic_dir, tmp_path / "whole"))
+    run_all(config(synthetic_dir, tmp_path / "part", max_steps=12))
+    run = RunDirectory(tmp_path / "part")
+    checkpoint = load_checkpoint(run.last_checkpoint)
+    for group in checkpoint["optimizer"]["param_groups"]:  # as configure_adam leaves it on a GPU
+        group["lr"], group["capturable"] = torch.tensor(group["lr"]), True
+    save_checkpoint(run.last_checkpoint, checkpoint)
+    saved = json.loads((run.path / "config.json").read_text())
+    saved["max_steps"] = None
+    (run.path / "config.json").write_text(json.dumps(saved))
+    resumed = list(Trainer.resume_run(run.path).run())
+    assert resumed[-1].reason == ev.COMPLETED
+    assert [e.test_loss for e in of(resumed, ev.Evaluation)] == pytest.approx(
+        [e.test_loss for e in of(whole, ev.Evaluation) if e.iteration > 12], rel=1e-4
+    )
