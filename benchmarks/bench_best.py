@@ -84,7 +84,7 @@ def main() -> None:
         flush=True,
     )
     if args.tta:
-        from mnist_tui.ensemble import evaluate_runs
+        from mnist_tui.engine.ensemble import evaluate_runs
 
         for tta in (False, True):
             result = evaluate_runs([r["run_dir"] for r in rows], device=args.device, tta=tta)

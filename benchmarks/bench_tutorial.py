@@ -5,7 +5,7 @@ test-set evaluation every 50 iterations. The tutorial pipeline is torchvision's 
 ToTensor + Normalize through a DataLoader (per-image PIL work), evaluated in train mode with autograd on,
 as the tutorial does. The engine is `mnist_tui.engine.trainer.Trainer` as the app runs it.
 
-Each pipeline trains --steps iterations (default 300, half an epoch, 6 evaluations) after --warmup
+Each pipeline trains --steps iterations (default 300, half an epoch, 6 evaluations) after --warmup (50)
 iterations, and the figures are scaled to one 600-step epoch with its 12 evaluations.
 
     python benchmarks/bench_tutorial.py [--device cpu] [--steps 300] [--pipelines tutorial,engine,engine-eager]
@@ -109,24 +109,27 @@ def engine_pipeline(
         run_dir=tempfile.mkdtemp(prefix="bench-run-"),
         metrics_interval=0.25,
     )
-    start = None
+    # Timed from the scheduled evaluation at iteration `warmup` to the one at `warmup + steps` (both multiples
+    # of 50): exactly `steps` steps and `steps / 50` evaluations, as in the tutorial pipeline's window.
+    start = end = None
     eval_seconds = 0.0
     accuracy = float("nan")
     for event in Trainer(cfg).run():
-        if isinstance(event, ev.StepMetrics) and start is None and event.iteration >= warmup:
-            start, start_iteration = time.perf_counter(), event.iteration
-        elif isinstance(event, ev.Evaluation):
-            accuracy = event.test_accuracy
-            if start is not None and event.iteration <= warmup + steps:
+        if isinstance(event, ev.Evaluation) and event.weights_from is None:
+            if event.iteration == warmup:
+                start = time.perf_counter()
+            elif start is not None and event.iteration <= warmup + steps:
                 eval_seconds += event.seconds
-        elif isinstance(event, ev.RunFinished):
-            end_iteration = event.iteration
-            if event.reason != ev.COMPLETED:
-                raise SystemExit(f"engine run ended with {event.reason}: {event.message}")
-    wall = time.perf_counter() - start
-    # The final stop evaluation is outside the timed window only when it is not a scheduled one.
+                accuracy = event.test_accuracy
+                if event.iteration == warmup + steps:
+                    end = time.perf_counter()
+        elif isinstance(event, ev.RunFinished) and event.reason != ev.COMPLETED:
+            raise SystemExit(f"engine run ended with {event.reason}: {event.message}")
+    if start is None or end is None:
+        raise SystemExit(f"--warmup ({warmup}) and --steps ({steps}) must be multiples of {EVAL_EVERY}")
+    wall = end - start
     name = "mnist-tui engine" + (" (eager)" if cuda_graphs == "off" and device.type == "cuda" else "")
-    return summarise(name, end_iteration - start_iteration, wall, eval_seconds, accuracy, device)
+    return summarise(name, steps, wall, eval_seconds, accuracy, device)
 
 
 def summarise(name: str, steps: int, wall: float, eval_seconds: float, accuracy: float, device) -> dict:
@@ -148,7 +151,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=300, help="timed iterations per pipeline (default 300)")
-    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=50, help="untimed iterations first, a multiple of 50 (default 50)")
     p.add_argument("--pipelines", default="tutorial,engine", help="tutorial, engine, engine-eager (no CUDA graphs)")
     p.add_argument("--data-dir")
     args = p.parse_args()

@@ -20,7 +20,7 @@ from mnist_tui.engine import events as ev
 from mnist_tui.engine import trainer as trainer_mod
 from mnist_tui.engine.checkpoints import load_checkpoint, save_checkpoint
 from mnist_tui.engine.device import use_cuda_graphs
-from mnist_tui.engine.graphs import GraphedStep, configure_adam, get_lr, set_lr
+from mnist_tui.engine.graphs import GraphedStep, configure_adam, get_lr, set_lr, step_schedule
 from mnist_tui.engine.models import build_model
 from mnist_tui.engine.rundir import RunDirectory
 from mnist_tui.engine.trainer import Trainer
@@ -48,7 +48,7 @@ def test_cuda_graphs_option_from_the_command_line_and_refused_by_name():
 
 
 def test_adam_set_up_for_a_recorded_step_and_back():
-    """Capturable: the lr is one device tensor that schedules and the user's changes fill in place."""
+    """Capturable: lr and betas are device tensors that schedules and the user's changes fill in place."""
     model = torch.nn.Linear(4, 3)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=10)
@@ -56,15 +56,20 @@ def test_adam_set_up_for_a_recorded_step_and_back():
     optimizer.step()
     configure_adam(optimizer, CPU, capturable=True)
     group = optimizer.param_groups[0]
-    lr_tensor = group["lr"]
+    lr_tensor, betas = group["lr"], group["betas"]
     assert isinstance(lr_tensor, torch.Tensor) and group["capturable"]
+    assert all(isinstance(b, torch.Tensor) for b in betas)
     assert optimizer.state[model.weight]["step"].dtype == torch.float32
-    scheduler.step()
+    beta1 = float(betas[0])
+    for _ in range(3):  # one-cycle's warm-up lowers beta1 (momentum) as it raises the lr
+        step_schedule(scheduler)
     assert group["lr"] is lr_tensor and get_lr(optimizer) == pytest.approx(scheduler.get_last_lr()[0])
+    assert group["betas"] is betas and float(betas[0]) < beta1 and float(betas[1]) == pytest.approx(0.999)
     set_lr(optimizer, 0.5)
     assert group["lr"] is lr_tensor and get_lr(optimizer) == 0.5
     configure_adam(optimizer, CPU, capturable=False)
     assert group["lr"] == 0.5 and isinstance(group["lr"], float) and not group["capturable"]
+    assert all(isinstance(b, float) for b in group["betas"])
     set_lr(optimizer, 0.25)
     assert get_lr(optimizer) == 0.25
 
@@ -140,6 +145,19 @@ def test_a_failed_recording_falls_back_to_eager_with_a_log_line_and_the_same_run
     assert fell_back[-1].reason == ev.COMPLETED
     assert losses(fell_back) == losses(plain)
     assert [e.test_loss for e in of(fell_back, ev.Evaluation)] == [e.test_loss for e in of(plain, ev.Evaluation)]
+
+
+def test_running_out_of_memory_while_recording_is_the_runs_out_of_memory_error(synthetic_dir, tmp_path, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 392.00 MiB.")
+
+    monkeypatch.setattr(trainer_mod, "use_cuda_graphs", lambda device, mode, compile_mode: (True, None))
+    monkeypatch.setattr(trainer_mod, "GraphedStep", out_of_memory)
+    events = run_all(config(synthetic_dir, tmp_path / "run"))
+    assert [e for e in of(events, ev.Log) if "CUDA graph" in e.message] == []
+    finished = events[-1]
+    assert finished.reason == ev.FAILURE and finished.bad_input
+    assert finished.message.startswith("cpu ran out of memory at iteration 0: try a smaller --batch-size")
 
 
 def test_a_checkpoint_from_a_recorded_run_resumes_eagerly(synthetic_dir, tmp_path):

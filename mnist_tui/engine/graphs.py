@@ -7,9 +7,10 @@ tutorial network took 4.6 ms eagerly and 0.94 ms as a graph (benchmarks/gpu_step
 What a graph needs, and how the trainer provides it:
 - Fixed shapes and addresses: the step reads its inputs from static tensors that each call copies into.
   A batch of another size (the last, short batch of an epoch) runs eagerly through the same function.
-- No host synchronisation and no host values that change: Adam runs with ``capturable=True`` and its
-  learning rate as a tensor on the device, which schedules and the user's changes fill in place
-  (``configure_adam``). The weight average (EMA) has a decay that changes per step, so it stays outside.
+- No host synchronisation and no host values that change: Adam runs with ``capturable=True``, its
+  learning rate and betas as tensors on the device, which the user's changes and schedules fill in place
+  (``configure_adam``, ``set_lr``, ``step_schedule``: one-cycle moves beta1 too). The weight average (EMA)
+  has a decay that changes per step, so it stays outside.
 - A warm-up before the recording (lazy allocations, library handles). It trains for real, so everything
   it changes (weights, batch-norm statistics, Adam's state, the random generators) is put back after it.
 """
@@ -28,10 +29,15 @@ def configure_adam(optimizer: torch.optim.Optimizer, device: torch.device, captu
     Also what makes a checkpoint from either kind of run load into the other: the saved param groups
     carry the saving run's lr type and step counters' device.
     """
+
+    def value(x: float | torch.Tensor) -> float | torch.Tensor:
+        x = float(x)
+        return torch.tensor(x, dtype=torch.float32, device=device) if capturable else x
+
     for group in optimizer.param_groups:
-        lr = float(group["lr"])
         group["capturable"] = capturable
-        group["lr"] = torch.tensor(lr, dtype=torch.float32, device=device) if capturable else lr
+        group["lr"] = value(group["lr"])
+        group["betas"] = tuple(value(b) for b in group["betas"])
         for p in group["params"]:
             state = optimizer.state.get(p)
             if state and "step" in state:
@@ -49,6 +55,24 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
             group["lr"].fill_(lr)  # in place: the recorded step reads this tensor
         else:
             group["lr"] = lr
+
+
+def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """``scheduler.step()``, with what it sets written into the tensors a recorded step reads.
+
+    Schedulers fill a tensor lr in place, but one-cycle sets beta1 by replacing the betas tuple.
+    """
+    groups = scheduler.optimizer.param_groups
+    before = [group.get("betas") for group in groups]
+    scheduler.step()
+    for group, old in zip(groups, before):
+        new = group.get("betas")
+        if old is None or new is old or not isinstance(old[0], torch.Tensor):
+            continue
+        for tensor, value in zip(old, new):
+            if value is not tensor:
+                tensor.fill_(float(value))  # a host float from the schedule: no sync
+        group["betas"] = old
 
 
 class GraphedStep:

@@ -54,7 +54,7 @@ from .events import (
     StateChanged,
     StepMetrics,
 )
-from .graphs import GraphedStep, configure_adam, get_lr, set_lr
+from .graphs import GraphedStep, configure_adam, get_lr, set_lr, step_schedule
 from .models import build_model, count_parameters
 from .rundir import RunDirectory, RunDirError, default_run_dir
 
@@ -316,15 +316,17 @@ class Trainer:
 
     def _record_step(self, step: Any, inputs: tuple[torch.Tensor, ...]) -> Iterator[Event]:
         started = time.monotonic()
-        eager_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        eager = [(group["lr"], group["betas"]) for group in self.optimizer.param_groups]
         try:
             configure_adam(self.optimizer, self.device, capturable=True)
             self.graph = GraphedStep(step, inputs, self.model, self.optimizer)
         except Exception as exc:  # noqa: BLE001 - an op that can't be recorded, a driver without graphs: go eager
             self.graphs = False
             configure_adam(self.optimizer, self.device, capturable=False)
-            for group, lr in zip(self.optimizer.param_groups, eager_lrs):
-                group["lr"] = lr  # exactly as it was, not rounded through the float32 tensor
+            for group, (lr, betas) in zip(self.optimizer.param_groups, eager):
+                group["lr"], group["betas"] = lr, betas  # exactly as they were, not rounded through float32
+            if isinstance(exc, torch.OutOfMemoryError):
+                raise  # the run's own out-of-memory message, not a fallback
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             yield from self._emit(
                 Log(f"CUDA graph recording failed ({type(exc).__name__}: {first}); training without it", "warning")
@@ -395,7 +397,7 @@ class Trainer:
                 if ema is not None:
                     ema.update()
                 if self.scheduler is not None and self.scheduler.last_epoch < self.total_steps:
-                    self.scheduler.step()
+                    step_schedule(self.scheduler)
                 self.losses[self.n_losses] = loss  # no host sync here
                 self.n_losses += 1
                 self.window_images += len(idx)
