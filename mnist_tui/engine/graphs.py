@@ -1,18 +1,18 @@
-"""The training step as one CUDA graph: recorded once, replayed at every step.
+"""The forward and backward pass as one CUDA graph: recorded once, replayed at every step.
 
-The networks here are tiny, so on a GPU a step is bound by the cost of launching its ~70 kernels from
-Python, not by arithmetic. Replaying the step as one graph removes that cost: on an H100 a step of the
-tutorial network took 4.6 ms eagerly and 0.94 ms as a graph (benchmarks/gpu_step_probe.py).
+The networks here are tiny, so on a GPU a step is bound by the cost of launching its ~60 kernels from
+Python, not by arithmetic. Replaying forward, loss and backward as one graph removes most of that cost
+(benchmarks/gpu_step_probe.py measures the step several ways); the optimizer step stays outside, as one
+fused Adam kernel with the schedule's lr and betas passed as plain numbers, so nothing that changes per
+step is frozen into the graph.
 
 What a graph needs, and how the trainer provides it:
-- Fixed shapes and addresses: the step reads its inputs from static tensors that each call copies into.
-  A batch of another size (the last, short batch of an epoch) runs eagerly through the same function.
-- No host synchronisation and no host values that change: Adam runs with ``capturable=True``, its
-  learning rate and betas as tensors on the device, which the user's changes and schedules fill in place
-  (``configure_adam``, ``set_lr``, ``step_schedule``: one-cycle moves beta1 too). The weight average (EMA)
-  has a decay that changes per step, so it stays outside.
-- A warm-up before the recording (lazy allocations, library handles). It trains for real, so everything
-  it changes (weights, batch-norm statistics, Adam's state, the random generators) is put back after it.
+- Fixed shapes and addresses: the pass reads its inputs from static tensors that each call copies into,
+  and writes the gradients into static tensors that each call hands back to the parameters. A batch of
+  another size (the last, short batch of an epoch) runs eagerly through the same function.
+- No host synchronisation inside. The weight average (EMA) and augmentation stay outside too.
+- A warm-up before the recording (lazy allocations, library handles). It runs for real, so what it
+  changes (batch-norm statistics, the random generators) is put back after it.
 """
 
 from __future__ import annotations
@@ -23,63 +23,12 @@ from collections.abc import Callable
 import torch
 
 
-def configure_adam(optimizer: torch.optim.Optimizer, device: torch.device, capturable: bool) -> None:
-    """Ready ``optimizer`` for a recorded step (capturable, lr a device tensor) or an eager one (lr a float).
-
-    Also what makes a checkpoint from either kind of run load into the other: the saved param groups
-    carry the saving run's lr type and step counters' device.
-    """
-
-    def value(x: float | torch.Tensor) -> float | torch.Tensor:
-        x = float(x)
-        return torch.tensor(x, dtype=torch.float32, device=device) if capturable else x
-
-    for group in optimizer.param_groups:
-        group["capturable"] = capturable
-        group["lr"] = value(group["lr"])
-        group["betas"] = tuple(value(b) for b in group["betas"])
-        for p in group["params"]:
-            state = optimizer.state.get(p)
-            if state and "step" in state:
-                state["step"] = state["step"].to(device if capturable else "cpu", torch.float32)
-
-
-def get_lr(optimizer: torch.optim.Optimizer) -> float:
-    lr = optimizer.param_groups[0]["lr"]
-    return float(lr)  # a device tensor in a recorded run: one host read, done a few times a second
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)  # in place: the recorded step reads this tensor
-        else:
-            group["lr"] = lr
-
-
-def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
-    """``scheduler.step()``, with what it sets written into the tensors a recorded step reads.
-
-    Schedulers fill a tensor lr in place, but one-cycle sets beta1 by replacing the betas tuple.
-    """
-    groups = scheduler.optimizer.param_groups
-    before = [group.get("betas") for group in groups]
-    scheduler.step()
-    for group, old in zip(groups, before):
-        new = group.get("betas")
-        if old is None or new is old or not isinstance(old[0], torch.Tensor):
-            continue
-        for tensor, value in zip(old, new):
-            if value is not tensor:
-                tensor.fill_(float(value))  # a host float from the schedule: no sync
-        group["betas"] = old
-
-
 class GraphedStep:
-    """``step(*inputs)`` recorded as a CUDA graph; calling it copies the inputs in and replays.
+    """``step(*inputs)`` recorded as a CUDA graph; calling it copies the inputs in, replays, and leaves
+    the gradients in each parameter's ``.grad`` for the optimizer step that follows.
 
-    ``step`` must run forward, backward and the optimizer step and return the loss, with gradients
-    starting from None (the caller's eager path calls ``optimizer.zero_grad(set_to_none=True)`` first).
+    ``step`` must run forward, loss and backward and return the loss, with gradients starting from None
+    (the caller's eager path calls ``optimizer.zero_grad(set_to_none=True)`` first).
     """
 
     def __init__(
@@ -110,7 +59,7 @@ class GraphedStep:
             with torch.cuda.graph(self.graph):
                 self.loss = step(*self.inputs)
             # The gradients live in the graph's memory now; keep them referenced for as long as the graph.
-            self.grads = [p.grad for p in model.parameters()]
+            self.params_grads = [(p, p.grad) for p in model.parameters() if p.grad is not None]
         finally:
             undo()
         torch.cuda.synchronize(device)
@@ -123,6 +72,8 @@ class GraphedStep:
         for static, value in zip(self.inputs, inputs):
             static.copy_(value)
         self.graph.replay()
+        for p, grad in self.params_grads:
+            p.grad = grad  # an eager step in between may have given the parameter other tensors
         return self.loss
 
 
