@@ -36,7 +36,9 @@ def test_the_recorded_step_computes_what_the_eager_step_computes(synthetic_dir, 
     assert line.startswith("recorded the training step as a CUDA graph in ")
     assert eager[-1].reason == graphed[-1].reason == ev.COMPLETED
     assert len(losses(graphed)) == len(losses(eager)) == 20  # 9 full batches and a short one, per epoch
-    assert losses(graphed) == pytest.approx(losses(eager), rel=2e-3, abs=1e-4)
+    # Not bitwise: cuDNN's backward is not deterministic, and 20 steps at a high lr amplify that. On an H100
+    # the two differed by at most 1.2% (0.0017); a frozen hyperparameter made them differ by 54% (0.38).
+    assert losses(graphed) == pytest.approx(losses(eager), rel=3e-2, abs=3e-3)
     assert [s.lr for s in of(graphed, ev.StepMetrics)] == pytest.approx([s.lr for s in of(eager, ev.StepMetrics)])
     assert graphed[-1].final_accuracy == pytest.approx(eager[-1].final_accuracy, abs=0.02)
 
