@@ -86,3 +86,32 @@ def test_the_compiled_model_trains_and_its_warm_up_leaves_no_trace(synthetic_dir
 
     assert losses(compiled) == losses(plain)
     assert [e.test_accuracy for e in of(compiled, ev.Evaluation)] == [e.test_accuracy for e in of(plain, ev.Evaluation)]
+
+
+def test_evaluation_folds_batch_norm_into_the_convolutions_and_computes_the_same_logits():
+    from mnist_tui.engine.analysis import predict
+    from mnist_tui.engine.models import build_model, fold_batch_norm
+
+    torch.manual_seed(0)
+    model = build_model("fast")
+    model(torch.randn(64, 1, 28, 28))  # train mode: batch-norm statistics move away from 0 and 1
+    model.eval()
+    folded = fold_batch_norm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in folded.modules()) == 4
+    x = torch.randn(300, 1, 28, 28)
+    with torch.inference_mode():
+        expected = model(x)
+    assert torch.allclose(predict(model, x, 128), expected, atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the model itself is untouched
+    tutorial = build_model("tutorial").eval()
+    assert fold_batch_norm(tutorial) is tutorial  # nothing to fold
+    assert fold_batch_norm(model.train()) is model  # training mode: batch statistics, no folding
+
+
+def test_evaluation_batch_size_per_device():
+    from mnist_tui.engine.device import eval_batch_size
+
+    assert eval_batch_size(torch.device("cpu")) == 250
+    assert eval_batch_size(torch.device("cuda", 0)) == 10_000
+    assert eval_batch_size(torch.device("cpu"), 64) == 64

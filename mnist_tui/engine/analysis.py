@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .events import EvaluationSnapshot, Misclassified
+from .models import fold_batch_norm
 
 MAX_MISCLASSIFIED = 2000  # worst-loss digits kept per evaluation (an early model gets thousands wrong)
 DECIMALS = 4  # probabilities and losses are rounded to this many decimals
@@ -43,7 +44,11 @@ class EvalOutcome:
 
 
 def predict(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
-    """The model's logits for ``x``, in batches of ``batch``, under inference mode (the caller sets eval())."""
+    """The model's logits for ``x``, in batches of ``batch``, under inference mode (the caller sets eval()).
+
+    Conv + batch-norm pairs are folded first (models.fold_batch_norm): the same logits up to rounding.
+    """
+    model = fold_batch_norm(model)
     with torch.inference_mode():
         return torch.cat([model(x[start : start + batch]) for start in range(0, len(x), batch)])
 

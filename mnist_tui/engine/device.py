@@ -82,6 +82,14 @@ def autocast_dtype(device: torch.device, mode: str) -> tuple[torch.dtype | None,
     return torch.bfloat16, None
 
 
+def eval_batch_size(device: torch.device, configured: int = 0) -> int:
+    """Images per evaluation forward pass: ``configured``, else the whole test set in one batch on a GPU
+    and 250 on a CPU (smaller batches stay in cache: 10,000 digits through the fast network took 0.8 s
+    at 250 and 1.3 s at 1,000 on 2 cores).
+    """
+    return configured or (10_000 if device.type != "cpu" else 250)
+
+
 def use_cuda_graphs(device: torch.device, mode: str, compile_mode: str) -> tuple[bool, str | None]:
     """Whether to record the training step as a CUDA graph (see graphs.py), and a note when ``on`` can't be.
 

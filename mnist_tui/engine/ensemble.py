@@ -20,7 +20,7 @@ from .analysis import predict
 from .augment import TTA_VIEWS, tta_probabilities
 from .checkpoints import CheckpointError, load_checkpoint
 from .data import LogFn
-from .device import resolve_device
+from .device import eval_batch_size, resolve_device
 from .errors import InputError
 from .models import build_model
 from .rundir import RunDirectory, RunDirError
@@ -83,7 +83,7 @@ def evaluate_runs(
     arrays = data_mod.load_arrays(resolved)
     x = normalise(arrays.test_images.to(target)).contiguous(memory_format=layout)
     y = arrays.test_labels.to(target)
-    batch = 10_000 if target.type != "cpu" else 1_000
+    batch = eval_batch_size(target)
     total_probs = None
     correct: list[int] = []
     for run, path, config in zip(runs, paths, configs):

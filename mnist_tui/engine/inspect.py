@@ -11,7 +11,7 @@ from . import data as data_mod
 from .analysis import make_snapshot, predict, summarise
 from .checkpoints import CheckpointError, load_checkpoint
 from .data import LogFn
-from .device import resolve_device
+from .device import eval_batch_size, resolve_device
 from .events import EvaluationSnapshot
 from .models import build_model
 from .rundir import RunDirectory, RunDirError
@@ -57,7 +57,7 @@ def evaluate_checkpoint(
     model = model.to(target, memory_format=layout).eval()
     x = normalise(arrays.test_images.to(target)).contiguous(memory_format=layout)
     y = arrays.test_labels.to(target)
-    batch = config.eval_batch_size or (10_000 if target.type != "cpu" else 1_000)
+    batch = eval_batch_size(target, config.eval_batch_size)
     loop = checkpoint.get("loop") or {}
     iteration = int(loop.get("iteration", 0))
     epoch = int(loop.get("epoch", 1)) if loop.get("epoch_step", 1) else max(1, int(loop.get("epoch", 1)) - 1)

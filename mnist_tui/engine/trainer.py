@@ -28,7 +28,14 @@ from .analysis import EvalOutcome, make_snapshot, predict, summarise, write_erro
 from .augment import Ema, random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
-from .device import autocast_dtype, compile_model, device_name, resolve_device, use_cuda_graphs
+from .device import (
+    autocast_dtype,
+    compile_model,
+    device_name,
+    eval_batch_size,
+    resolve_device,
+    use_cuda_graphs,
+)
 from .early_stopping import EarlyStopper, Plateau, metric_value
 from .errors import InputError
 from .events import (
@@ -224,7 +231,7 @@ class Trainer:
         self.test_images = arrays.test_images  # CPU uint8: where the misclassified digits are drawn from
         self.class_names = tuple(resolved.class_names)
         self.snapshot: EvaluationSnapshot | None = None  # what the latest evaluation got wrong
-        self.eval_batch = cfg.eval_batch_size or (10_000 if device.type != "cpu" else 1_000)  # measured on CPU
+        self.eval_batch = eval_batch_size(device, cfg.eval_batch_size)
         self.amp_dtype, note = autocast_dtype(device, cfg.amp)
         if note:
             yield from self._emit(Log(note, "warning"))
