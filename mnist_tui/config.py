@@ -192,9 +192,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 PRESET_NOTES: dict[str, str] = {
     "tutorial": "the tutorial's network and recipe: about 99.1-99.3% after 10 epochs",
-    "fast": "a 38k-parameter conv-BN net, one epoch, one-cycle Adam: about 99.1% in under half a minute on 2 CPU cores",
+    "fast": "a 38k-parameter conv-BN net, one epoch, one-cycle Adam: about 99.1% in under half a minute on 2 CPU "
+    "cores, a third of a second on an H100",
     "best": "a 289k-parameter conv-BN net, 20 epochs of augmented digits, EMA weights: 99.73% mean over 3 seeds; "
-    "about 25 min on 2 CPU cores",
+    "about 25 min on 2 CPU cores, 12 s on an H100",
 }
 
 
