@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_tui.config import TrainConfig
+from mnist_tui.config import EarlyStoppingConfig, TrainConfig
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.analysis import (
     CONFUSION_CSV,
@@ -200,6 +200,19 @@ def test_the_run_writes_the_csvs_of_its_final_weights(finished_run):
     matrix = list(csv.reader((run_dir / CONFUSION_CSV).open()))
     assert [[int(c) for c in row[1:]] for row in matrix[1:]] == [list(r) for r in final.confusion]
     assert any(isinstance(e, ev.Log) and MISCLASSIFIED_CSV in e.message for e in events)
+
+
+def test_inspect_opens_the_final_weights_of_a_run_that_kept_them(synthetic_dir, tmp_path):
+    """Without restore-best (the fast and best presets) the run ends on last.pt, though best.pt exists."""
+    run_dir = tmp_path / "run"
+    cfg = TrainConfig(
+        dataset=str(synthetic_dir), epochs=2, batch_size=50, eval_every=4, device="cpu", seed=3, lr=2e-3,
+        run_dir=str(run_dir), early_stopping=EarlyStoppingConfig(enabled=False, restore_best=False),
+    )  # fmt: skip
+    finished = list(Trainer(cfg).run())[-1]
+    assert (run_dir / "checkpoints" / "best.pt").exists()
+    snap = evaluate_checkpoint(run_dir, device="cpu")
+    assert snap.weights == "checkpoints/last.pt" and snap.accuracy == finished.final_accuracy
 
 
 def test_inspect_evaluates_the_best_checkpoint_like_the_run_did(finished_run, tmp_path):

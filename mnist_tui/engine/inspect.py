@@ -23,11 +23,20 @@ def _no_log(message: str) -> None:
 
 
 def checkpoint_for(run_dir: str | os.PathLike) -> Path:
-    """The weights to inspect: ``checkpoints/best.pt``, else ``checkpoints/last.pt``."""
+    """The weights to inspect: those the run ended with, as its summary says (``checkpoints/last.pt`` when
+    it kept its final weights, as the fast and best presets do); else ``best.pt``, then ``last.pt``.
+    """
     run = RunDirectory(run_dir)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path}: no such run directory")
-    for path in (run.best_checkpoint, run.last_checkpoint):
+    try:
+        ended_with = (run.read_summary() or {}).get("weights")
+    except RunDirError:  # a torn summary: fall back to the usual order
+        ended_with = None
+    order = [run.best_checkpoint, run.last_checkpoint]
+    if ended_with == "last":
+        order.reverse()
+    for path in order:
         if path.is_file():
             return path
     raise CheckpointError(f"{run.checkpoints}: no checkpoint (best.pt or last.pt); is {run.path} a finished run?")
@@ -36,7 +45,7 @@ def checkpoint_for(run_dir: str | os.PathLike) -> Path:
 def evaluate_checkpoint(
     run_dir: str | os.PathLike, *, device: str = "auto", log: LogFn = _no_log
 ) -> EvaluationSnapshot:
-    """Load the run's config, data and best weights (last.pt without a best.pt) and evaluate them once.
+    """Load the run's config, data and the weights it ended with (``checkpoint_for``) and evaluate them once.
 
     Raises an InputError (RunDirError, CheckpointError, DataError, DeviceError) with a one-line message.
     """
