@@ -287,6 +287,21 @@ def test_resume_mid_epoch_continues_the_same_shuffle(synthetic_dir, tmp_path):
     assert (es(resumed).wait, es(resumed).evals, es(resumed).best) == (es(whole).wait, es(whole).evals, es(whole).best)
 
 
+def test_a_one_cycle_run_lengthened_before_resume_runs_on_at_its_final_lr(synthetic_dir, tmp_path):
+    part = run_all(config(synthetic_dir, tmp_path / "part", schedule="onecycle", max_steps=12))
+    cfg_path = tmp_path / "part" / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    saved["max_steps"] = None  # 24 steps in all, where the schedule was planned for 12
+    cfg_path.write_text(json.dumps(saved))
+    resumed = list(Trainer.resume_run(tmp_path / "part").run())
+    assert resumed[-1].reason == ev.COMPLETED and resumed[-1].iteration == 24
+    (line,) = [e for e in of(resumed, ev.Log) if "schedule was planned" in e.message]
+    assert line.level == "warning" and "planned for 12 steps" in line.message
+    final_lr = of(part, ev.StepMetrics)[-1].lr  # where the 12-step schedule ended, far below its peak
+    assert final_lr < 2e-3 / 10
+    assert {s.lr for s in of(resumed, ev.StepMetrics)} == {final_lr}
+
+
 def test_existing_run_directory_is_not_overwritten(synthetic_dir, tmp_path):
     run_all(config(synthetic_dir, tmp_path / "run", max_steps=2))
     before = (tmp_path / "run" / "metrics.jsonl").read_bytes()

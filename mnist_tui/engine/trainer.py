@@ -223,6 +223,15 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
             yield from self._emit(Log(f"resumed from {run_dir.last_checkpoint} at iteration {self.state.iteration}"))
+            planned = getattr(self.scheduler, "total_steps", self.total_steps)
+            if planned < self.total_steps:  # the run was lengthened (config.json edited) after the schedule began
+                yield from self._emit(
+                    Log(
+                        f"the {cfg.schedule} schedule was planned for {planned} steps; the steps after it run at "
+                        f"its final lr ({self.total_steps} in all now)",
+                        "warning",
+                    )
+                )
 
         self.train_x = normalise(arrays.train_images.to(device)).contiguous(memory_format=layout)
         self.train_y = arrays.train_labels.to(device)
@@ -399,7 +408,7 @@ class Trainer:
                 optimizer.step()
                 if ema is not None:
                     ema.update()
-                if self.scheduler is not None and self.scheduler.last_epoch < self.total_steps:
+                if self.scheduler is not None and self.scheduler.last_epoch < self.scheduler.total_steps:
                     self.scheduler.step()
                 self.losses[self.n_losses] = loss  # no host sync here
                 self.n_losses += 1
