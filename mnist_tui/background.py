@@ -27,8 +27,11 @@ READY = "ready"
 LOG_NAME = "background.log"
 
 
-def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool = False) -> int:
-    """Start the run in a background process; return once it trains (0) or failed to start (its exit code)."""
+def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool = False, paused: bool = False) -> int:
+    """Start the run in a background process; return once it trains (0) or failed to start (its exit code).
+
+    ``paused``: it starts paused (a run handed over while paused stays paused until someone resumes it).
+    """
     from .engine.rundir import default_run_dir
 
     if resume:
@@ -38,6 +41,8 @@ def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool
         run_dir = Path(config.run_dir or default_run_dir(config)).expanduser().resolve()
         config = config.replace(run_dir=str(run_dir))
         args = ["--config", json.dumps(config.to_dict())]
+    if paused:
+        args.append("--paused")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnist_tui.background", *args],
         stdin=subprocess.DEVNULL,
@@ -68,7 +73,7 @@ def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool
     return 0
 
 
-def serve(config: TrainConfig | None, resume: str | None) -> int:
+def serve(config: TrainConfig | None, resume: str | None, paused: bool = False) -> int:
     """The background process: train, serve viewers, record everything in the run directory."""
     from .engine.control import Control
     from .engine.events import INTERRUPTED, RunFinished, RunStarted
@@ -77,6 +82,8 @@ def serve(config: TrainConfig | None, resume: str | None) -> int:
     from .headless import exit_code
 
     control = Control()
+    if paused:
+        control.pause()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: control.stop(INTERRUPTED))
@@ -115,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--config", help="the run's TrainConfig as JSON")
     g.add_argument("--resume", help="a run directory to continue")
+    p.add_argument("--paused", action="store_true", help="start paused")
     args = p.parse_args(argv)
     config = TrainConfig.from_dict(json.loads(args.config)) if args.config else None
-    return serve(config, args.resume)
+    return serve(config, args.resume, args.paused)
 
 
 if __name__ == "__main__":

@@ -268,6 +268,41 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
 
 
 @run_async
+async def test_a_run_detached_while_paused_stays_paused_in_the_background(synthetic_dir: Path, run: Path):
+    from mnist_tui.background import launch
+    from mnist_tui.ui.screens import QuitScreen
+
+    cfg = TrainConfig(dataset=str(synthetic_dir), device="cpu", batch_size=50, eval_every=4, epochs=2000,
+                      threads=1, run_dir=str(run))  # fmt: skip
+
+    def source(control: Control):
+        from mnist_tui.engine.trainer import Trainer
+
+        return RunServer(control, mode="app").wrap(Trainer(cfg, control).run())
+
+    app = make_app(source, run_dir=str(run), can_detach=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.iteration >= 4, 60)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.run_state == ev.PAUSED, 30)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: not app.is_running, 60)
+    assert app.handed_over is not None and app.handed_over.paused
+    assert launch(None, resume=str(run), quiet=True, paused=app.handed_over.paused) == 0  # as run_app does
+    viewer = Viewer(run)
+    until(lambda: len(viewer.of(ev.RunStarted)) == 2 and viewer.state() == ev.PAUSED, what="the paused background run")
+    time.sleep(1.0)
+    assert not [e for e in viewer.of(ev.StepMetrics) if e.iteration > app.handed_over.iteration]  # it waits
+    viewer.remote.resume()
+    until(lambda: any(e.iteration > app.handed_over.iteration for e in viewer.of(ev.StepMetrics)), what="steps")
+    viewer.remote.stop()
+    viewer.thread.join(TIMEOUT)
+    assert [f.reason for f in viewer.of(ev.RunFinished)] == [ev.STOPPED]
+
+
+@run_async
 async def test_the_runs_screen_lists_runs_and_attaches_or_inspects(synthetic_dir: Path, tmp_path: Path):
     from textual.widgets import DataTable
 

@@ -265,6 +265,7 @@ class RunDetached(Event):
     kind: ClassVar[str] = "run_detached"
     iteration: int
     checkpoint: str
+    paused: bool = False  # paused when handed over: the background process starts paused too
 
 
 @dataclass(frozen=True)

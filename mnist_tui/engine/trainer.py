@@ -374,6 +374,7 @@ class Trainer:
         self.n_losses = 0
         self.window_start, self.window_images = time.monotonic(), 0
         self.train_clock = time.monotonic() - state.train_seconds
+        self.stopped_while_paused = False
 
         yield from self._emit(StateChanged(RUNNING, "training"))
         self.train_model.train()
@@ -435,7 +436,8 @@ class Trainer:
         if reason == DETACHED:  # handed over: save the resumable state and end here, without a summary
             yield from self._flush()
             yield from self._save("last")
-            yield from self._emit(RunDetached(state.iteration, str(self.run_dir.last_checkpoint)))
+            paused = self.stopped_while_paused
+            yield from self._emit(RunDetached(state.iteration, str(self.run_dir.last_checkpoint), paused))
             return
         # Early-stopped, stopped, out of steps, or done: finish the metrics, evaluate, save.
         if reason not in (COMPLETED, EARLY_STOP):
@@ -463,6 +465,7 @@ class Trainer:
             self.control.wait_for_command()
             if self.control.take_save_request():  # "save now" works while paused too
                 yield from self._save("last")
+        self.stopped_while_paused = self.control.stop_requested  # a detached run stays paused in the background
         pause = time.monotonic() - paused_at
         self.train_clock += pause
         self.window_start += pause

@@ -601,7 +601,7 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
     if app.handed_over is not None and app.run_dir:
         from ..background import launch
 
-        return launch(None, resume=app.run_dir)
+        return launch(None, resume=app.run_dir, paused=app.handed_over.paused)
     return code
 
 
