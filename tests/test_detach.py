@@ -222,11 +222,8 @@ async def test_the_app_attached_to_a_detached_run(synthetic_dir: Path, run: Path
     until(lambda: not read_run(run).active, what="the run to stop")
 
 
-@run_async
-async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthetic_dir: Path, run: Path):
-    from mnist_tui.background import launch
-    from mnist_tui.ui.screens import QuitScreen
-
+def detachable_app(synthetic_dir: Path, run: Path):
+    """The app on a long run trained in this process, as `mnist-tui` runs it: it can detach."""
     cfg = TrainConfig(dataset=str(synthetic_dir), device="cpu", batch_size=50, eval_every=4, epochs=2000,
                       threads=1, run_dir=str(run))  # fmt: skip
 
@@ -235,7 +232,15 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
 
         return RunServer(control, mode="app").wrap(Trainer(cfg, control).run())
 
-    app = make_app(source, run_dir=str(run), can_detach=True)
+    return make_app(source, run_dir=str(run), can_detach=True)
+
+
+@run_async
+async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthetic_dir: Path, run: Path):
+    from mnist_tui.background import launch
+    from mnist_tui.ui.screens import QuitScreen
+
+    app = detachable_app(synthetic_dir, run)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(app.accuracy_chart.accuracy.xs) >= 2, 60)
         assert read_run(run).mode == "app" and read_run(run).active  # others can attach to it too
@@ -274,15 +279,7 @@ async def test_a_run_detached_while_paused_stays_paused_in_the_background(synthe
     from mnist_tui.background import launch
     from mnist_tui.ui.screens import QuitScreen
 
-    cfg = TrainConfig(dataset=str(synthetic_dir), device="cpu", batch_size=50, eval_every=4, epochs=2000,
-                      threads=1, run_dir=str(run))  # fmt: skip
-
-    def source(control: Control):
-        from mnist_tui.engine.trainer import Trainer
-
-        return RunServer(control, mode="app").wrap(Trainer(cfg, control).run())
-
-    app = make_app(source, run_dir=str(run), can_detach=True)
+    app = detachable_app(synthetic_dir, run)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.iteration >= 4, 60)
         await pilot.press("p")

@@ -307,18 +307,8 @@ class RunFinished(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        StateChanged,
-        Log,
-        RunStarted,
-        Previews,
-        StepMetrics,
-        Evaluation,
-        EarlyStoppingState,
-        SettingsChanged,
-        CheckpointSaved,
-        RunDetached,
-        RunFinished,
-        EvaluationSnapshot,
+        StateChanged, Log, RunStarted, Previews, StepMetrics, Evaluation, EarlyStoppingState, SettingsChanged,
+        CheckpointSaved, RunDetached, RunFinished, EvaluationSnapshot,
     )
 }
 

@@ -44,8 +44,8 @@ class GraphedStep:
         self.inputs = tuple(t.clone() for t in example)
         undo = UndoWarmUp(model, optimizer, device)
         try:
-            cuda = device.type == "cuda"  # else only the warm-up and its undoing run (what the CPU tests reach)
-            side = torch.cuda.Stream(device) if cuda else None
+            # Off CUDA only the warm-up and its undoing run (what the CPU tests reach).
+            side = torch.cuda.Stream(device) if device.type == "cuda" else None
             if side is not None:
                 side.wait_stream(torch.cuda.current_stream(device))
             with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
@@ -73,7 +73,8 @@ class GraphedStep:
             static.copy_(value)
         self.graph.replay()
         for p, grad in self.params_grads:
-            p.grad = grad  # an eager step in between may have given the parameter other tensors
+            if p.grad is not grad:  # an eager step in between gave the parameter other tensors
+                p.grad = grad
         return self.loss
 
 

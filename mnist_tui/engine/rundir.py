@@ -1,12 +1,12 @@
 """The run directory: what every run leaves behind, and what reopening or resuming a run reads.
 
-config.json        the resolved TrainConfig
-metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
-summary.json       written when the run ends: status, reason, accuracies, where it got to
-process.json       the process training it: pid, start time, host, mode, socket (see runs.py, remote.py)
-checkpoints/       last.pt and best.pt (see checkpoints.py)
-misclassified.csv  written when the run ends: the misclassified test digits, worst loss first
-confusion.csv      written when the run ends: the confusion matrix (see analysis.py)
+    config.json        the resolved TrainConfig
+    metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
+    summary.json       written when the run ends: status, reason, accuracies, where it got to
+    process.json       the process training it: pid, start time, host, mode, socket (see runs.py, remote.py)
+    checkpoints/       last.pt and best.pt (see checkpoints.py)
+    misclassified.csv  written when the run ends: the misclassified test digits, worst loss first
+    confusion.csv      written when the run ends: the confusion matrix (see analysis.py)
 """
 
 from __future__ import annotations

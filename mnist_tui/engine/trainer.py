@@ -61,7 +61,7 @@ from .events import (
     StateChanged,
     StepMetrics,
 )
-from .graphs import GraphedStep
+from .graphs import GraphedStep, UndoWarmUp
 from .models import build_model, count_parameters
 from .rundir import RunDirectory, RunDirError, default_run_dir
 
@@ -207,9 +207,7 @@ class Trainer:
         self.augmenting = bool(cfg.aug_rotate or cfg.aug_scale or cfg.aug_shift)
         self.ema = Ema(self.model, cfg.ema) if cfg.ema else None
         es = cfg.early_stopping
-        self.plateau = (
-            Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
-        )
+        self.plateau = Plateau(es.higher_is_better, cfg.plateau_patience, cfg.plateau_factor) if cfg.lr_plateau else None
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.steps_per_epoch = math.ceil(len(arrays.train_labels) / cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -348,20 +346,12 @@ class Trainer:
 
     def _compile_warm_up(self, compiled: torch.nn.Module) -> None:
         """Compile now (one forward and backward) and leave no trace: weights, buffers and RNG as they were."""
-        rng = torch.get_rng_state()
-        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
-        buffers = {name: b.detach().clone() for name, b in self.model.named_buffers()}
+        undo = UndoWarmUp(self.model, self.optimizer, self.device)
         n = self.config.batch_size
         with self._autocast():
             loss = F.cross_entropy(compiled(self.train_x[:n]), self.train_y[:n])
         loss.backward()
-        self.model.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for name, b in self.model.named_buffers():
-                b.copy_(buffers[name])
-        torch.set_rng_state(rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state(cuda_rng, self.device)
+        undo()
 
     # --- the loop -----------------------------------------------------------------------------------------
     def _loop(self) -> Iterator[Event]:
@@ -436,8 +426,8 @@ class Trainer:
         if reason == DETACHED:  # handed over: save the resumable state and end here, without a summary
             yield from self._flush()
             yield from self._save("last")
-            paused = self.stopped_while_paused
-            yield from self._emit(RunDetached(state.iteration, str(self.run_dir.last_checkpoint), paused))
+            checkpoint = str(self.run_dir.last_checkpoint)
+            yield from self._emit(RunDetached(state.iteration, checkpoint, self.stopped_while_paused))
             return
         # Early-stopped, stopped, out of steps, or done: finish the metrics, evaluate, save.
         if reason not in (COMPLETED, EARLY_STOP):
