@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from mnist_tui.config import preset_config  # noqa: E402
 from mnist_tui.engine import events as ev  # noqa: E402
-from mnist_tui.engine.trainer import Trainer  # noqa: E402
+from mnist_tui.runs.start import make_trainer  # noqa: E402
 
 
 def run_best(seed: int, device: str, epochs: int | None, run_dir: Path, preset: str = "best") -> dict:
@@ -37,13 +37,13 @@ def run_best(seed: int, device: str, epochs: int | None, run_dir: Path, preset: 
     cfg = preset_config(preset, **overrides)
     start = None
     per_epoch: list[float] = []
-    for event in Trainer(cfg).run():
+    for event in make_trainer(cfg).run():
         if isinstance(event, ev.RunStarted):
             start, device_name = (time.perf_counter(), f"{event.device} ({event.device_name}, {event.threads} threads)")
         elif isinstance(event, ev.Evaluation) and event.weights_from is None:
             per_epoch.append(event.test_accuracy)
         elif isinstance(event, ev.RunFinished):
-            if event.reason != ev.COMPLETED:
+            if event.reason != ev.Reason.COMPLETED:
                 raise SystemExit(f"seed {seed}: {event.reason}: {event.message}")
             return {
                 "seed": seed,
@@ -84,10 +84,11 @@ def main() -> None:
         flush=True,
     )
     if args.tta:
+        from mnist_tui.cli.ensemble import members
         from mnist_tui.engine.ensemble import evaluate_runs
 
         for tta in (False, True):
-            result = evaluate_runs([r["run_dir"] for r in rows], device=args.device, tta=tta)
+            result = evaluate_runs(members([r["run_dir"] for r in rows]), device=args.device, tta=tta)
             label = "with TTA" if tta else "no TTA  "
             each = " ".join(f"{a:.2%}" for a in result.accuracies)
             print(f"{label}: each run {each}; ensemble of {len(rows)} (mean of softmax) {result.combined:.2%}")

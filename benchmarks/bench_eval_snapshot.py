@@ -25,7 +25,7 @@ from mnist_tui.engine import data as data_mod  # noqa: E402
 from mnist_tui.engine.analysis import make_snapshot, predict, summarise  # noqa: E402
 from mnist_tui.engine.device import resolve_device  # noqa: E402
 from mnist_tui.engine.models import TutorialNet  # noqa: E402
-from mnist_tui.engine.trainer import normalise  # noqa: E402
+from mnist_tui.engine.preprocess import normalise  # noqa: E402
 
 
 def before(model, x, y, batch, n_preview=16):

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mnist_tui.config import preset_config  # noqa: E402
 from mnist_tui.engine import events as ev  # noqa: E402
-from mnist_tui.engine.trainer import Trainer  # noqa: E402
+from mnist_tui.runs.start import make_trainer  # noqa: E402
 
 TARGET = 0.99
 
@@ -46,7 +46,7 @@ def run_preset(
     start = t_target = None
     images = 0
     eval_seconds = 0.0
-    for event in Trainer(cfg).run():
+    for event in make_trainer(cfg).run():
         if isinstance(event, ev.RunStarted):
             start, device_name = time.perf_counter(), f"{event.device} ({event.device_name})"
         elif isinstance(event, ev.StepMetrics):
@@ -56,7 +56,7 @@ def run_preset(
             if t_target is None and event.test_accuracy >= TARGET:
                 t_target = time.perf_counter() - start
         elif isinstance(event, ev.RunFinished):
-            if event.reason not in (ev.COMPLETED, ev.EARLY_STOP):
+            if event.reason not in (ev.Reason.COMPLETED, ev.Reason.EARLY_STOP):
                 raise SystemExit(f"{preset} seed {seed}: {event.reason}: {event.message}")
             wall = time.perf_counter() - start
             return {

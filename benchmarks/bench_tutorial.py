@@ -31,7 +31,7 @@ from mnist_tui.engine import data as data_mod  # noqa: E402
 from mnist_tui.engine import events as ev  # noqa: E402
 from mnist_tui.engine.device import device_name, resolve_device  # noqa: E402
 from mnist_tui.engine.models import TutorialNet  # noqa: E402
-from mnist_tui.engine.trainer import Trainer  # noqa: E402
+from mnist_tui.runs.start import make_trainer  # noqa: E402
 
 STEPS_PER_EPOCH = 600
 EVAL_EVERY = 50
@@ -114,7 +114,7 @@ def engine_pipeline(
     start = end = None
     eval_seconds = 0.0
     accuracy = float("nan")
-    for event in Trainer(cfg).run():
+    for event in make_trainer(cfg).run():
         if isinstance(event, ev.Evaluation) and event.weights_from is None:
             if event.iteration == warmup:
                 start = time.perf_counter()
@@ -123,7 +123,7 @@ def engine_pipeline(
                 accuracy = event.test_accuracy
                 if event.iteration == warmup + steps:
                     end = time.perf_counter()
-        elif isinstance(event, ev.RunFinished) and event.reason != ev.COMPLETED:
+        elif isinstance(event, ev.RunFinished) and event.reason != ev.Reason.COMPLETED:
             raise SystemExit(f"engine run ended with {event.reason}: {event.message}")
     if start is None or end is None:
         raise SystemExit(f"--warmup ({warmup}) and --steps ({steps}) must be multiples of {EVAL_EVERY}")

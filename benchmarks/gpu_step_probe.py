@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_tui.engine import data as data_mod  # noqa: E402
 from mnist_tui.engine.device import device_name, resolve_device  # noqa: E402
 from mnist_tui.engine.models import build_model  # noqa: E402
-from mnist_tui.engine.trainer import normalise  # noqa: E402
+from mnist_tui.engine.preprocess import normalise  # noqa: E402
 
 BATCH = {"tutorial": 100, "fast": 256, "best": 128}
 LR = {"tutorial": 3e-4, "fast": 1e-2, "best": 3e-3}

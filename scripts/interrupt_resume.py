@@ -101,7 +101,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="interrupt-resume-"))
     dataset = args.dataset
     if dataset is None:
-        from synthetic import write_dataset
+        from helpers.synthetic import write_dataset
 
         dataset = str(write_dataset(base / "data", n_train=600, n_test=200))
     subprocess.run(command(dataset, base / "reference"), check=True, capture_output=True)

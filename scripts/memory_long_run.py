@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mnist_tui.config import EarlyStoppingConfig, TrainConfig  # noqa: E402
 from mnist_tui.engine.control import Control  # noqa: E402
-from mnist_tui.engine.devstats import DeviceStats  # noqa: E402
+from mnist_tui.runs.devstats import DeviceStats  # noqa: E402
 from mnist_tui.ui.app import MnistApp  # noqa: E402
-from mnist_tui.ui.demo import DemoRun  # noqa: E402
+from helpers.scripted import DemoRun  # noqa: E402
 
 
 def source_for(kind: str, epochs: int):
@@ -42,7 +42,7 @@ def source_for(kind: str, epochs: int):
             step_delay=0.002,
             early_stopping=EarlyStoppingConfig(enabled=False),
         )
-    from synthetic import write_dataset
+    from helpers.synthetic import write_dataset
 
     data = write_dataset(Path(tempfile.mkdtemp(prefix="mem-data-")), n_train=600, n_test=200)
     cfg = TrainConfig(dataset=str(data), device="cpu", batch_size=50, eval_every=4, epochs=epochs,
@@ -51,9 +51,9 @@ def source_for(kind: str, epochs: int):
     cfg = cfg.replace(early_stopping=cfg.early_stopping.replace(enabled=False))
 
     def trainer_events(control: Control):
-        from mnist_tui.engine.trainer import Trainer
+        from mnist_tui.runs.start import make_trainer
 
-        return Trainer(cfg, control).run()
+        return make_trainer(cfg, control).run()
 
     return trainer_events
 

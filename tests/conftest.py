@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from synthetic import write_dataset  # noqa: E402
+from helpers.synthetic import write_dataset
 
 
 @pytest.fixture(autouse=True)

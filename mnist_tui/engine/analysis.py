@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import TrainConfig
+from . import data
+from .checkpoints import CheckpointError, load_checkpoint
+from .device import eval_batch_size, resolve_device
 from .events import EvaluationSnapshot, Misclassified
-from .models import fold_batch_norm
+from .models import build_model, fold_batch_norm
+from .preprocess import normalise
+from .previews import N_TEST_PREVIEW
 
 MAX_MISCLASSIFIED = 2000  # worst-loss digits kept per evaluation (an early model gets thousands wrong)
 DECIMALS = 4  # probabilities and losses are rounded to this many decimals
@@ -164,3 +170,50 @@ def _write_csv(path: Path, rows: list[list[object]]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _no_log(message: str) -> None:
+    pass
+
+
+def load_weights(model_name: str, checkpoint: dict, path: Path) -> torch.nn.Module:
+    """The ``model_name`` network with the checkpoint's weights; CheckpointError when they do not fit it."""
+    model = build_model(model_name)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: does not fit the {model_name} model ({reason[:160]})") from None
+    return model
+
+
+def evaluate_weights(
+    config: TrainConfig, path: Path, *, device: str = "auto", log: Callable[[str], None] = _no_log
+) -> EvaluationSnapshot:
+    """Evaluate the weights in checkpoint ``path`` of a run of ``config`` once on its test set (``inspect``).
+
+    Raises an InputError (CheckpointError, DataError, DeviceError) with a one-line message.
+    """
+    resolved = data.resolve(config.dataset, config.data_dir, log=log)
+    arrays = data.load_arrays(resolved)
+    target = resolve_device(device)
+    checkpoint = load_checkpoint(path, map_location="cpu")
+    model = load_weights(config.model, checkpoint, path)
+    layout = torch.channels_last if target.type in ("cpu", "cuda") else torch.contiguous_format
+    model = model.to(target, memory_format=layout).eval()
+    x = normalise(arrays.test_images.to(target)).contiguous(memory_format=layout)
+    y = arrays.test_labels.to(target)
+    batch = eval_batch_size(target, config.eval_batch_size)
+    loop = checkpoint.get("loop") or {}
+    iteration = int(loop.get("iteration", 0))
+    epoch = int(loop.get("epoch", 1)) if loop.get("epoch_step", 1) else max(1, int(loop.get("epoch", 1)) - 1)
+    outcome = summarise(predict(model, x, batch), y, n_preview=N_TEST_PREVIEW)
+    log(f"evaluated {path} (iteration {iteration:,}) on {len(y):,} {resolved.name} test images")
+    return make_snapshot(
+        outcome,
+        arrays.test_images,
+        iteration=iteration,
+        epoch=epoch,
+        class_names=resolved.class_names,
+        weights=f"{path.parent.name}/{path.name}",
+    )

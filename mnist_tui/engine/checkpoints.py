@@ -13,14 +13,12 @@ from typing import Any
 
 import torch
 
-from .errors import InputError
+from .errors import CheckpointError
+
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "mnist-tui-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(InputError):
-    """A checkpoint file is missing, damaged, foreign or from an unknown version."""
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:

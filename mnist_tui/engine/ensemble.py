@@ -1,30 +1,37 @@
 """Evaluate the final weights of saved runs, alone and together: ``mnist-tui ensemble RUN_DIR...``.
 
-Each run's weights are the ones it ended with (``best.pt`` when its summary says the best weights were
-restored, else ``last.pt``, whose ``model`` is the EMA average for a run with EMA). A run's accuracy is the
+Each member is a run's config and the checkpoint holding the weights it ended with (the run directory
+chooses it: ``RunDirectory.final_weights``; with EMA its ``model`` is the average). A run's accuracy is the
 argmax of its softmax; the ensemble's is the argmax of the mean of the runs' softmax. With ``tta`` every
 run's softmax is itself the mean over the test-time views in ``augment.TTA_VIEWS``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..config import TrainConfig
 from . import data as data_mod
-from .analysis import predict
+from .analysis import load_weights, predict
 from .augment import TTA_VIEWS, tta_probabilities
-from .checkpoints import CheckpointError, load_checkpoint
+from .checkpoints import load_checkpoint
 from .data import LogFn
 from .device import eval_batch_size, resolve_device
 from .errors import InputError
-from .models import build_model
-from .rundir import RunDirectory, RunDirError
-from .trainer import normalise
+from .preprocess import normalise
+
+
+@dataclass(frozen=True)
+class Member:
+    """One run of an ensemble: its name (the run directory), config and final weights."""
+
+    run: str
+    config: TrainConfig
+    weights: Path
 
 
 @dataclass(frozen=True)
@@ -40,43 +47,28 @@ class EnsembleResult:
     tta_views: int  # 1: no test-time augmentation
 
 
-def final_checkpoint(run_dir: str | os.PathLike) -> Path:
-    """The checkpoint holding the weights the run ended with."""
-    run = RunDirectory(run_dir)
-    if not run.path.is_dir():
-        raise RunDirError(f"{run.path}: no such run directory")
-    summary = run.read_summary() or {}
-    restored = str(summary.get("weights", "last")).startswith("best")
-    path = run.best_checkpoint if restored else run.last_checkpoint
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; is {run.path} a run that has saved a checkpoint?")
-    return path
-
-
 def _no_log(message: str) -> None:
     pass
 
 
 def evaluate_runs(
-    run_dirs: Sequence[str | os.PathLike], *, device: str = "auto", tta: bool = False, log: LogFn = _no_log
+    members: Sequence[Member], *, device: str = "auto", tta: bool = False, log: LogFn = _no_log
 ) -> EnsembleResult:
     """Evaluate each run's final weights on its test set, and the mean of their softmax.
 
-    Raises an InputError (RunDirError, CheckpointError, DataError, DeviceError) with a one-line message,
-    also when the runs were trained on different data sets.
+    Raises an InputError (CheckpointError, DataError, DeviceError) with a one-line message, also when the
+    runs were trained on different data sets.
     """
-    if not run_dirs:
+    if not members:
         raise InputError("name at least one run directory")
     target = resolve_device(device)
     layout = torch.channels_last if target.type in ("cpu", "cuda") else torch.contiguous_format
-    runs = [RunDirectory(r) for r in run_dirs]
-    paths = [final_checkpoint(r.path) for r in runs]
-    configs = [r.read_config() for r in runs]
-    first = configs[0]
-    for run, config in zip(runs[1:], configs[1:]):
+    first = members[0].config
+    for member in members[1:]:
+        config = member.config
         if (config.dataset, config.data_dir) != (first.dataset, first.data_dir):
-            raise RunDirError(
-                f"{run.path}: trained on {config.dataset}, not {first.dataset} like {runs[0].path}; "
+            raise InputError(
+                f"{member.run}: trained on {config.dataset}, not {first.dataset} like {members[0].run}; "
                 "an ensemble needs one test set"
             )
     resolved = data_mod.resolve(first.dataset, first.data_dir, log=log)
@@ -86,13 +78,9 @@ def evaluate_runs(
     batch = eval_batch_size(target)
     total_probs = None
     correct: list[int] = []
-    for run, path, config in zip(runs, paths, configs):
-        model = build_model(config.model)
-        try:
-            model.load_state_dict(load_checkpoint(path, map_location="cpu")["model"])
-        except (KeyError, RuntimeError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path}: does not fit the {config.model} model ({reason[:160]})") from None
+    for member in members:
+        path = member.weights
+        model = load_weights(member.config.model, load_checkpoint(path, map_location="cpu"), path)
         model = model.to(target, memory_format=layout).eval()
         if tta:
             probs = tta_probabilities(model, x, batch)
@@ -100,13 +88,13 @@ def evaluate_runs(
             probs = torch.softmax(predict(model, x, batch).float(), 1)
         correct.append(int((probs.argmax(1) == y).sum()))
         total_probs = probs if total_probs is None else total_probs + probs
-        log(f"{run.path}: {correct[-1] / len(y):.2%} ({path.name})")
+        log(f"{member.run}: {correct[-1] / len(y):.2%} ({path.name})")
     assert total_probs is not None
     combined = int((total_probs.argmax(1) == y).sum())
     n = len(y)
     return EnsembleResult(
-        runs=tuple(str(r.path) for r in runs),
-        weights=tuple(str(p) for p in paths),
+        runs=tuple(m.run for m in members),
+        weights=tuple(str(m.weights) for m in members),
         accuracies=tuple(c / n for c in correct),
         combined=combined / n,
         correct=tuple(correct),

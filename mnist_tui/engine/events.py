@@ -10,26 +10,48 @@ from __future__ import annotations
 import base64
 import dataclasses
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, ClassVar
 
-# Run states, in the order a run usually passes through them.
-STARTING = "starting"
-LOADING = "loading"
-RUNNING = "running"
-PAUSED = "paused"
-STOPPING = "stopping"
-FINISHED = "finished"
-EARLY_STOPPED = "early-stopped"
-FAILED = "failed"
+class RunState(str, Enum):
+    """Where a run is, in the order a run usually passes through them (``StateChanged.state``)."""
 
-# Why a run ended (RunFinished.reason).
-COMPLETED = "completed"
-STOPPED = "stopped"
-EARLY_STOP = "early_stop"
-DIVERGED = "diverged"
-FAILURE = "failed"
-INTERRUPTED = "interrupted"
-DETACHED = "detached"  # not an end: Control.stop(DETACHED) hands the run over to a background process
+    __str__ = str.__str__  # prints as its value, as the JSON holds it
+
+    STARTING = "starting"
+    LOADING = "loading"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+    EARLY_STOPPED = "early-stopped"
+    FAILED = "failed"
+
+
+class Reason(str, Enum):
+    """Why a run ended (``RunFinished.reason``); ``state`` is the state it ends in."""
+
+    __str__ = str.__str__
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    EARLY_STOP = "early_stop"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DETACHED = "detached"  # not an end: Control.stop(DETACHED) hands the run over to a background process
+
+    @property
+    def state(self) -> RunState:
+        if self is Reason.EARLY_STOP:
+            return RunState.EARLY_STOPPED
+        if self in (Reason.FAILED, Reason.DIVERGED):
+            return RunState.FAILED
+        return RunState.FINISHED
+
+
+# The process's exit code for a run that ended (see RunFinished.exit_code).
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @dataclass(frozen=True)
@@ -50,7 +72,7 @@ class Event:
 
 @dataclass(frozen=True)
 class StateChanged(Event):
-    """The run moved to another state (see the constants above); ``message`` says what it is doing."""
+    """The run moved to another state (a RunState); ``message`` says what it is doing."""
 
     kind: ClassVar[str] = "state"
     state: str
@@ -285,14 +307,23 @@ class RunFinished(Event):
     weights: str = "last"  # the weights the run ended with: "last", or "best from iteration N"
 
     @property
-    def state(self) -> str:
-        return {EARLY_STOP: EARLY_STOPPED, FAILURE: FAILED, DIVERGED: FAILED}.get(self.reason, FINISHED)
+    def state(self) -> RunState:
+        return Reason(self.reason).state
+
+    @property
+    def exit_code(self) -> int:
+        """0 for a run that ended as asked, 2 for bad input, 130 when interrupted, 1 for any other failure."""
+        if self.reason in (Reason.COMPLETED, Reason.STOPPED, Reason.EARLY_STOP):
+            return EXIT_OK
+        if self.reason == Reason.INTERRUPTED:
+            return EXIT_INTERRUPTED
+        return EXIT_BAD_INPUT if self.bad_input else EXIT_FAILED
 
     @classmethod
     def failure(cls, message: str) -> RunFinished:
         """A failed end reported by whoever noticed it (not the trainer): position and figures unknown (-1/None)."""
         return cls(
-            reason=FAILURE,
+            reason=Reason.FAILED,
             message=message,
             iteration=-1,
             epoch=-1,

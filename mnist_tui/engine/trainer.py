@@ -1,8 +1,9 @@
 """The training loop: the tutorial recipe, with the data resident on the device.
 
-``Trainer(config, control).run()`` is a generator of events (see events.py). It runs in whatever thread
-iterates it, records every event in the run directory before yielding it, obeys ``control`` between
-steps, and never raises for a training failure: it ends with ``RunFinished(reason="failed")`` instead.
+``Trainer(config, control, output=...).run()`` is a generator of events (see events.py). It runs in
+whatever thread iterates it, records every event in ``output`` (the run directory, see output.py) before
+yielding it, obeys ``control`` between steps, and never raises for a training failure: it ends with
+``RunFinished(reason="failed")`` instead. Front ends make one with ``runs.start.make_trainer``.
 
 ``run`` sets the run up (device, data, run directory, model) and ``_loop`` trains, read top to bottom.
 The hot path keeps the GPU busy: batches are index slices of tensors already on the device, per-step
@@ -16,7 +17,6 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 import torch
@@ -37,38 +37,29 @@ from .device import (
     use_cuda_graphs,
 )
 from .early_stopping import EarlyStopper, Plateau, metric_value
-from .errors import InputError
+from .errors import InputError, RunDirError
 from .events import (
-    COMPLETED,
-    DETACHED,
-    DIVERGED,
-    EARLY_STOP,
-    FAILURE,
-    LOADING,
-    PAUSED,
-    RUNNING,
-    STOPPING,
     CheckpointSaved,
     Evaluation,
     EvaluationSnapshot,
     Event,
     Log,
     Previews,
+    Reason,
     RunDetached,
     RunFinished,
     RunStarted,
+    RunState,
     SettingsChanged,
     StateChanged,
     StepMetrics,
 )
 from .graphs import GraphedStep, UndoWarmUp
 from .models import build_model, count_parameters
-from .rundir import RunDirectory, RunDirError, default_run_dir
+from .output import RunOutput
+from .preprocess import normalise, to_uint8
+from .previews import N_TEST_PREVIEW, N_TRAIN_PREVIEW
 
-# The tutorial's Normalize((0.5,), (0.5,)) after ToTensor's /255.
-MEAN, STD = 0.5, 0.5
-N_TRAIN_PREVIEW = 40  # the tutorial shows the first 40 training digits
-N_TEST_PREVIEW = 16  # a strip of test digits with the model's predictions
 AUGMENT_SEED_OFFSET = 7_919  # the augmentation generator's seed is the run's seed plus this
 LOSS_BUFFER = 4096  # steps of loss kept on the device between two StepMetrics events
 
@@ -96,47 +87,41 @@ class LoopState:
         return self.epoch if self.epoch_step else self.epoch - 1
 
 
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N,28,28] -> float [N,1,28,28], as the tutorial's ToTensor + Normalize((0.5,), (0.5,))."""
-    return images.unsqueeze(1).float().div_(255.0).sub_(MEAN).div_(STD)
-
-
 class _Diverged(Exception):
     pass
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, control: Control | None = None, *, resume: bool = False) -> None:
+    def __init__(
+        self, config: TrainConfig, control: Control | None = None, *, output: RunOutput, resume: bool = False
+    ) -> None:
+        """``config.run_dir`` is ``output``'s path; ``resume``: continue from ``output.last_checkpoint``."""
         self.config = config
         self.control = control or Control()
+        self.output = output
         self.resume = resume
-
-    @classmethod
-    def resume_run(cls, run_dir: str | Path, control: Control | None = None) -> "Trainer":
-        config = RunDirectory(run_dir).read_config()
-        return cls(config.replace(run_dir=str(Path(run_dir).expanduser().resolve())), control, resume=True)
 
     # --- events -------------------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        self.run_dir: RunDirectory | None = None
+        self.run_dir: RunOutput | None = None  # the output, once created
         self._pending: list[Event] = []
         self.device_str = "?"
         self.state = LoopState()
         self.stopper = EarlyStopper(self.config.early_stopping)
         self.weights = "last"
         try:
-            yield from self._emit(StateChanged(LOADING, "starting torch"))
+            yield from self._emit(StateChanged(RunState.LOADING, "starting torch"))
             yield from self._setup()
             yield from self._loop()
         except _Diverged as exc:
-            yield from self._finish(DIVERGED, str(exc))
+            yield from self._finish(Reason.DIVERGED, str(exc))
         except torch.OutOfMemoryError:
-            yield from self._finish(FAILURE, self._out_of_memory_message(), bad_input=True)
+            yield from self._finish(Reason.FAILED, self._out_of_memory_message(), bad_input=True)
         except Exception as exc:  # a failure ends the run with a reason instead of killing the caller
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, InputError):
                 message = f"{type(exc).__name__}: {message}"
-            yield from self._finish(FAILURE, message, bad_input=isinstance(exc, InputError))
+            yield from self._finish(Reason.FAILED, message, bad_input=isinstance(exc, InputError))
         finally:
             if self.run_dir is not None:
                 self.run_dir.close()
@@ -166,7 +151,7 @@ class Trainer:
         device = self.device = resolve_device(cfg.device)
         self.device_str = str(device)
 
-        yield from self._emit(StateChanged(LOADING, f"loading {cfg.dataset}"))
+        yield from self._emit(StateChanged(RunState.LOADING, f"loading {cfg.dataset}"))
         logs: list[str] = []
         resolved = data_mod.resolve(cfg.dataset, cfg.data_dir, log=logs.append)
         for line in logs:
@@ -174,21 +159,10 @@ class Trainer:
         arrays = data_mod.load_arrays(resolved)
 
         # The run directory is made only once the input is known to be good.
-        checkpoint = None
-        if self.resume:
-            run_dir = RunDirectory(cfg.run_dir)
-            checkpoint = load_checkpoint(run_dir.last_checkpoint, map_location="cpu")
-            run_dir = RunDirectory(cfg.run_dir, time_offset=run_dir.last_time())
-        else:
-            cfg = cfg.replace(run_dir=str(Path(cfg.run_dir or default_run_dir(cfg)).expanduser().resolve()))
-            self.config = cfg
-            run_dir = RunDirectory(cfg.run_dir)
-            if (run_dir.path / RunDirectory.CONFIG).exists():
-                raise RunDirError(f"{run_dir.path}: already holds a run; continue it with --resume {run_dir.path}")
-        self.run_dir = run_dir.create()
-        run_dir.write_process(mode="foreground")  # who trains it: `mnist-tui runs` tells a live run from a crash
-        if not self.resume:
-            run_dir.write_config(cfg)
+        run_dir = self.output
+        checkpoint = load_checkpoint(run_dir.last_checkpoint, map_location="cpu") if self.resume else None
+        run_dir.create(cfg, fresh=not self.resume)
+        self.run_dir = run_dir
         for event in self._pending:
             run_dir.record(event)
         self._pending.clear()
@@ -244,7 +218,7 @@ class Trainer:
             yield from self._emit(Log(note, "warning"))
         self.train_model = self.model  # what the loop calls: the model, or its compiled form
         if cfg.compile != "off":
-            yield from self._emit(StateChanged(LOADING, f"compiling the model (--compile {cfg.compile})"))
+            yield from self._emit(StateChanged(RunState.LOADING, f"compiling the model (--compile {cfg.compile})"))
             self.train_model, note = compile_model(self.model, cfg.compile, self._compile_warm_up)
             yield from self._emit(Log(note, "info" if self.train_model is not self.model else "warning"))
         self.graphs, note = use_cuda_graphs(device, cfg.cuda_graphs, cfg.compile)
@@ -296,7 +270,7 @@ class Trainer:
         cfg, epoch = self.config, self.state.epoch_reached + 1
         rng = torch.Generator().manual_seed(cfg.seed * 10_007 + epoch)
         x = random_affine(self.preview_x, rng, degrees=cfg.aug_rotate, scale=cfg.aug_scale, shift=cfg.aug_shift)
-        images = x.squeeze(1).mul(STD).add(MEAN).mul(255).round().clamp(0, 255).to(torch.uint8)
+        images = to_uint8(x)
         yield from self._emit(
             Previews(
                 train_images=tuple(img.numpy().tobytes() for img in images),
@@ -366,10 +340,10 @@ class Trainer:
         self.train_clock = time.monotonic() - state.train_seconds
         self.stopped_while_paused = False
 
-        yield from self._emit(StateChanged(RUNNING, "training"))
+        yield from self._emit(StateChanged(RunState.RUNNING, "training"))
         self.train_model.train()
-        reason = COMPLETED
-        while reason == COMPLETED and state.iteration < self.total_steps and state.epoch <= cfg.epochs:
+        reason = Reason.COMPLETED
+        while reason == Reason.COMPLETED and state.iteration < self.total_steps and state.epoch <= cfg.epochs:
             if state.perm is None:
                 state.perm = torch.randperm(len(self.train_y), generator=self.shuffle).to(self.device)
             while state.epoch_step < self.steps_per_epoch and state.iteration < self.total_steps:
@@ -411,46 +385,46 @@ class Trainer:
                     yield from self._flush()
                 if state.iteration % cfg.eval_every == 0:
                     if (yield from self._evaluate_and_check()):
-                        reason = EARLY_STOP
+                        reason = Reason.EARLY_STOP
                         break
                 if control.take_save_request():
                     yield from self._save("last")
             if state.epoch_step >= self.steps_per_epoch:  # epoch done: evaluate if not just done, save
                 if state.last_eval_iteration != state.iteration and (yield from self._evaluate_and_check()):
-                    reason = EARLY_STOP
+                    reason = Reason.EARLY_STOP
                 state.epoch, state.epoch_step, state.perm = state.epoch + 1, 0, None
                 yield from self._save("last")
                 if state.epoch <= cfg.epochs and state.iteration < self.total_steps:
                     yield from self._augmented_previews()
 
-        if reason == DETACHED:  # handed over: save the resumable state and end here, without a summary
+        if reason == Reason.DETACHED:  # handed over: save the resumable state and end here, without a summary
             yield from self._flush()
             yield from self._save("last")
             checkpoint = str(self.run_dir.last_checkpoint)
             yield from self._emit(RunDetached(state.iteration, checkpoint, self.stopped_while_paused))
             return
         # Early-stopped, stopped, out of steps, or done: finish the metrics, evaluate, save.
-        if reason not in (COMPLETED, EARLY_STOP):
-            yield from self._emit(StateChanged(STOPPING, "stopping: evaluating and saving"))
+        if reason not in (Reason.COMPLETED, Reason.EARLY_STOP):
+            yield from self._emit(StateChanged(RunState.STOPPING, "stopping: evaluating and saving"))
         yield from self._flush()
         if state.last_eval_iteration != state.iteration:
             yield from self._evaluate_and_check(scheduled=False)
         yield from self._save("last")  # the resumable state, before any weights are swapped
         yield from self._restore_best_weights()
         yield from self._write_error_csvs()
-        if reason == EARLY_STOP:
+        if reason == Reason.EARLY_STOP:
             w = self.stopper.watch
             message = f"early stop: no improvement of test {self.stopper.config.monitor} for {w.wait} evaluations"
-        elif reason == COMPLETED:
+        elif reason == Reason.COMPLETED:
             message = f"completed {state.iteration} iterations"
         else:
             message = f"run {reason} at iteration {state.iteration}"
-        yield from self._finish(reason, message, stopped_early_at=state.iteration if reason == EARLY_STOP else None)
+        yield from self._finish(reason, message, stopped_early_at=state.iteration if reason == Reason.EARLY_STOP else None)
 
     def _pause(self) -> Iterator[Event]:
         yield from self._flush()
         paused_at = time.monotonic()
-        yield from self._emit(StateChanged(PAUSED, "paused"))
+        yield from self._emit(StateChanged(RunState.PAUSED, "paused"))
         while self.control.paused and not self.control.stop_requested:
             self.control.wait_for_command()
             if self.control.take_save_request():  # "save now" works while paused too
@@ -460,7 +434,7 @@ class Trainer:
         self.train_clock += pause
         self.window_start += pause
         if not self.control.stop_requested:
-            yield from self._emit(StateChanged(RUNNING, "training"))
+            yield from self._emit(StateChanged(RunState.RUNNING, "training"))
 
     def _flush(self) -> Iterator[Event]:
         """Publish the losses of the steps since the last StepMetrics (one host sync)."""

@@ -6,7 +6,7 @@ are read in a second thread worker about once a second. torch is not imported he
 imports the trainer inside the worker, so the first frame appears at once and shows the loading progress.
 
     from mnist_tui.config import TrainConfig
-    from mnist_tui.ui.app import run_app
+    from mnist_tui.ui.launch import run_app
     run_app(TrainConfig(max_steps=300))
 """
 
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import singledispatchmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -30,10 +29,9 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from ..config import TrainConfig
 from ..engine import events as ev
 from ..engine.control import Control
-from ..engine.devstats import DeviceStats, read_device_stats
+from ..runs.devstats import DeviceStats, read_device_stats
 from . import format as fmt
 from .messages import DeviceStatsRead, EngineEvent
 from .screens import EarlyStoppingForm, HelpScreen, LearningRateScreen, QuitScreen
@@ -71,7 +69,7 @@ class MnistApp(App[None]):
         Binding("l", "learning_rate", "LR", tooltip="Set the learning rate, or x0.1 / x10 (from the next step)"),
     ]
 
-    run_state: reactive[str] = reactive(ev.STARTING, bindings=True, init=False)
+    run_state: reactive[str] = reactive(ev.RunState.STARTING, bindings=True, init=False)
     digits_view: reactive[str] = reactive("train", bindings=True, init=False)  # "train" | "predictions"
 
     def __init__(
@@ -150,7 +148,7 @@ class MnistApp(App[None]):
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._started_at = self.clock()
-        self._set_state(ev.STARTING, "starting: importing PyTorch and the trainer…")
+        self._set_state(ev.RunState.STARTING, "starting: importing PyTorch and the trainer…")
         self._tick_waiting()
         self._waiting_timer = self.set_interval(1.0, self._tick_waiting)
         if self.banner:
@@ -168,7 +166,7 @@ class MnistApp(App[None]):
             if close is not None:
                 close()  # hang up; the run goes on
         elif not self.trainer_done:
-            self.control.stop(ev.INTERRUPTED)
+            self.control.stop(ev.Reason.INTERRUPTED)
 
     def _tick_waiting(self) -> None:
         """While torch and the data load, count the seconds so the screen visibly lives."""
@@ -240,9 +238,9 @@ class MnistApp(App[None]):
     def _(self, event: ev.StateChanged) -> None:
         if self.finished is not None:
             return
-        if self.quitting and event.state in (ev.RUNNING, ev.PAUSED):
+        if self.quitting and event.state in (ev.RunState.RUNNING, ev.RunState.PAUSED):
             return  # keep showing "stopping" until the trainer winds down
-        message = self._run_summary if event.state == ev.RUNNING and self._run_summary else event.message
+        message = self._run_summary if event.state == ev.RunState.RUNNING and self._run_summary else event.message
         self._set_state(event.state, message)
 
     @_route.register
@@ -354,7 +352,7 @@ class MnistApp(App[None]):
     def _(self, event: ev.RunDetached) -> None:
         if self.detaching:
             self.handed_over = event
-            self._set_state(ev.STOPPING, f"handed over at iteration {event.iteration:,}: starting the background run…")
+            self._set_state(ev.RunState.STOPPING, f"handed over at iteration {event.iteration:,}: starting the background run…")
         else:  # an earlier process of this run handed it over (seen when attached)
             self.run_log.add(f"handed over to a background process at iteration {event.iteration:,}")
 
@@ -375,7 +373,7 @@ class MnistApp(App[None]):
         self.device_panel.set_throughput(None, 0, self._batch_size)
         state = event.state
         log = self.run_log
-        if state == ev.FAILED:
+        if state == ev.RunState.FAILED:
             log.add(event.message, "error")
             self.body.add_class("-failed")
             self.notify(event.message, title="The run failed", severity="error", timeout=30)
@@ -388,7 +386,7 @@ class MnistApp(App[None]):
             where = f" · {self.run_dir}" if self.run_dir else ""
             message = f"{event.message}{best}{kept}{where} · q quits"
             if not self.quitting:
-                self.notify(event.message, title="Run finished" if state == ev.FINISHED else "Early stop")
+                self.notify(event.message, title="Run finished" if state == ev.RunState.FINISHED else "Early stop")
         self._set_state(state, message)
 
     # State ---------------------------------------------------------------------------------------------
@@ -403,7 +401,7 @@ class MnistApp(App[None]):
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.run_state == ev.FAILED else 0
+        return 1 if self.run_state == ev.RunState.FAILED else 0
 
     def watch_digits_view(self, view: str) -> None:
         digits = self.digits
@@ -422,13 +420,13 @@ class MnistApp(App[None]):
         state = self.run_state
         can_command = self.run_active and not self.control.stop_requested and not self.read_only
         if action == "pause":
-            return can_command and state == ev.RUNNING
+            return can_command and state == ev.RunState.RUNNING
         if action == "resume":
-            return can_command and state == ev.PAUSED
+            return can_command and state == ev.RunState.PAUSED
         if action == "stop":
-            return can_command and state in (ev.STARTING, ev.LOADING, ev.RUNNING, ev.PAUSED)
+            return can_command and state in (ev.RunState.STARTING, ev.RunState.LOADING, ev.RunState.RUNNING, ev.RunState.PAUSED)
         if action in ("checkpoint", "early_stopping", "learning_rate"):
-            return can_command and state in (ev.RUNNING, ev.PAUSED)
+            return can_command and state in (ev.RunState.RUNNING, ev.RunState.PAUSED)
         if action == "errors":
             return self.error_snapshot is not None
         if action == "toggle_digits":
@@ -449,7 +447,7 @@ class MnistApp(App[None]):
     def action_checkpoint(self) -> None:
         self.control.save_now()
         self._checkpoint_requested = True
-        when = "when the run resumes" if self.run_state == ev.PAUSED else "after this step"
+        when = "when the run resumes" if self.run_state == ev.RunState.PAUSED else "after this step"
         self.notify(f"Saving a checkpoint {when}…", title="Checkpoint")
 
     def action_toggle_digits(self) -> None:
@@ -535,9 +533,9 @@ class MnistApp(App[None]):
         if not (self.can_detach and self.run_active) or self.quitting:
             return
         self.detaching = self.quitting = True
-        self._stop_run("detaching: saving the run for a background process…", ev.DETACHED)
+        self._stop_run("detaching: saving the run for a background process…", ev.Reason.DETACHED)
 
-    def shutdown_gracefully(self, reason: str = ev.STOPPED) -> None:
+    def shutdown_gracefully(self, reason: str = ev.Reason.STOPPED) -> None:
         """Stop the run (it evaluates and saves), then exit once the trainer worker is done (a viewer just exits)."""
         if self.viewer:
             self.exit(return_code=0)
@@ -551,12 +549,12 @@ class MnistApp(App[None]):
     def request_shutdown_threadsafe(self) -> None:
         """From a signal handler or another thread: the same as confirming quit."""
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.shutdown_gracefully, ev.INTERRUPTED)
+            self._loop.call_soon_threadsafe(self.shutdown_gracefully, ev.Reason.INTERRUPTED)
 
-    def _stop_run(self, message: str, reason: str = ev.STOPPED) -> None:
+    def _stop_run(self, message: str, reason: str = ev.Reason.STOPPED) -> None:
         self.control.stop(reason)
         if self.finished is None:
-            self._set_state(ev.STOPPING, message)
+            self._set_state(ev.RunState.STOPPING, message)
         self.refresh_bindings()
 
     # Command palette: the same actions, by name -------------------------------------------------------
@@ -580,64 +578,3 @@ class MnistApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Screenshot"):
                 yield command
-
-
-def run_app(config: TrainConfig, resume: str | None = None) -> int:
-    """Train ``config`` (or resume the run in ``resume``) in the live app. 0 on success, 1 if the run failed.
-
-    The run also listens for viewers (``mnist-tui attach``), and ``q`` offers to detach: the trainer saves,
-    this process starts ``mnist-tui --resume RUN_DIR --detach`` and leaves, and the run goes on there.
-    """
-
-    def trainer_events(control: Control) -> Iterable[ev.Event]:
-        from ..engine.remote import RunServer
-        from ..engine.trainer import Trainer  # imports torch: in the worker, after the first frame
-
-        trainer = Trainer.resume_run(resume, control) if resume else Trainer(config, control)
-        return RunServer(control, mode="app").wrap(trainer.run())
-
-    app = MnistApp(trainer_events, run_dir=resume or config.run_dir, can_detach=True)
-    code = _run_with_signals(app)
-    if app.handed_over is not None and app.run_dir:
-        from ..background import launch
-
-        return launch(None, resume=app.run_dir, paused=app.handed_over.paused)
-    return code
-
-
-def _run_with_signals(app: MnistApp) -> int:
-    """Run the app; SIGTERM and SIGHUP quit it as confirming quit does (a viewer just leaves)."""
-
-    def on_signal(signum: int, frame: Any) -> None:
-        app.request_shutdown_threadsafe()
-        if signum == getattr(signal, "SIGHUP", None) and not app.viewer:
-            # The terminal is gone: once the run has saved, leave even if the app cannot restore a terminal.
-            threading.Thread(target=_exit_when_saved, args=(app,), daemon=True).start()
-        elif signum == getattr(signal, "SIGHUP", None):
-            threading.Thread(target=lambda: (time.sleep(3.0), os._exit(0)), daemon=True).start()
-
-    previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            try:
-                previous[sig] = signal.signal(sig, on_signal)
-            except (ValueError, OSError):  # not the main thread, or not supported here
-                pass
-    try:
-        app.run()
-    finally:
-        if not app.viewer:
-            app.control.stop(ev.INTERRUPTED)  # if the app died early, the trainer still winds down and saves
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if app.return_code is not None and app.return_code != 0:
-        return app.return_code
-    return 1 if app.run_state == ev.FAILED and not app.viewer else 0
-
-
-def _exit_when_saved(app: MnistApp, grace: float = 3.0) -> None:
-    """After a hang-up: wait for the run to save, give the app a moment to exit, then end the process."""
-    app.trainer_finished.wait()
-    time.sleep(grace)
-    os._exit(130)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ..engine.devstats import DeviceStats
+from ..runs.devstats import DeviceStats
 from ..engine.events import Event
 
 

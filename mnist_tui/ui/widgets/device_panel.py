@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from ...engine.devstats import DeviceStats
+from ...runs.devstats import DeviceStats
 from .. import format as fmt
 
 

@@ -15,14 +15,14 @@ from ...engine import events
 from .. import format as fmt
 
 STATE_LABELS = {
-    events.STARTING: "STARTING",
-    events.LOADING: "LOADING DATA",
-    events.RUNNING: "RUNNING",
-    events.PAUSED: "PAUSED",
-    events.STOPPING: "STOPPING…",
-    events.FINISHED: "FINISHED",
-    events.EARLY_STOPPED: "EARLY-STOPPED",
-    events.FAILED: "FAILED",
+    events.RunState.STARTING: "STARTING",
+    events.RunState.LOADING: "LOADING DATA",
+    events.RunState.RUNNING: "RUNNING",
+    events.RunState.PAUSED: "PAUSED",
+    events.RunState.STOPPING: "STOPPING…",
+    events.RunState.FINISHED: "FINISHED",
+    events.RunState.EARLY_STOPPED: "EARLY-STOPPED",
+    events.RunState.FAILED: "FAILED",
 }
 
 
@@ -33,7 +33,7 @@ class StatusPanel(Widget):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.state = events.STARTING
+        self.state = events.RunState.STARTING
         self.message = ""
         self.epochs = 0
         self.total_steps = 0
@@ -43,7 +43,7 @@ class StatusPanel(Widget):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-line"):
-            yield Label(STATE_LABELS[events.STARTING], id="status-state", classes="-starting")
+            yield Label(STATE_LABELS[events.RunState.STARTING], id="status-state", classes="-starting")
             yield Label("", id="status-activity")
             yield Label("", id="status-waited")
             yield Label("", id="status-position")
@@ -68,13 +68,13 @@ class StatusPanel(Widget):
         self.state = state
         if not self.total_steps:  # no run yet: no progress to show, say what is happening instead
             activity = self.query_one("#status-activity", Label)
-            if state == events.FAILED:
+            if state == events.RunState.FAILED:
                 activity.update("")
                 self.set_message(message or "", error=True)
             elif message is not None:
                 activity.update(message)
         elif message is not None:
-            self.set_message(message, error=state == events.FAILED)
+            self.set_message(message, error=state == events.RunState.FAILED)
 
     def set_message(self, message: str, *, error: bool = False) -> None:
         """The second line: what the run says (the latest log line while loading, an error when it failed)."""

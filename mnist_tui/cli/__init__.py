@@ -1,0 +1,31 @@
+"""Command line: ``mnist-tui [COMMAND] [options]``. One module per command, each with ``parser()`` and ``run(args)``.
+
+    mnist-tui [options]            train (train.py); the live app on a terminal, headless otherwise (--headless)
+    mnist-tui data [options]       where the data set comes from; fetch it ahead of time (data.py)
+    mnist-tui inspect RUN_DIR      browse what the weights a run ended with get wrong (inspect.py)
+    mnist-tui --detach [options]   train in a background process that outlives the terminal (train.py)
+    mnist-tui attach [RUN_DIR]     the live app on a run in another process (attach.py)
+    mnist-tui runs [DIR...]        the runs: state, progress, best accuracy; attach or inspect (runs.py)
+    mnist-tui ensemble RUN_DIR...  each run's test accuracy and that of their mean softmax (ensemble.py)
+
+Torch is imported only once work starts, so the app's first frame is not held up by it.
+A bad value gets one line naming the problem and exit code 2 (common.fail).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = ("data", "inspect", "ensemble", "attach", "runs")  # anything else: train
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    name = argv[0] if argv[:1] and argv[0] in COMMANDS else None
+    command = importlib.import_module(f".{name or 'train'}", __name__)
+    return command.run(command.parser().parse_args(argv[1:] if name else argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

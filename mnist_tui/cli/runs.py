@@ -1,0 +1,48 @@
+"""``mnist-tui runs [DIR...]``: the runs, as a screen (attach or inspect from there) or a table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import ArgumentParser, fail, interactive
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="mnist-tui runs",
+        description="List the runs (state, progress, best accuracy, device, started, directory), newest first. "
+        "In a terminal it is a screen: enter attaches to the selected run, i inspects it.",
+    )
+    p.add_argument("dirs", metavar="DIR", nargs="*", help="where to look (default: the runs directory)")
+    p.add_argument("--headless", action="store_true", help="print the table instead of opening the screen")
+    p.add_argument("--active", action="store_true", help="only runs whose process is training them")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runs.catalogue import list_runs
+
+    for d in args.dirs:
+        if not Path(d).expanduser().is_dir():
+            fail(f"{d}: no such directory")
+    roots = args.dirs or None
+    if args.headless or not interactive():
+        from rich.console import Console
+
+        from ..console.tables import runs_table
+
+        runs = [r for r in list_runs(roots) if r.active or not args.active]
+        Console(width=None if sys.stdout.isatty() else 200).print(runs_table(runs))  # whole paths in a pipe
+        return 0
+    from ..ui.runs_app import RunsApp
+
+    choice = RunsApp(roots).run()
+    if not choice:
+        return 0
+    action, run_dir = choice
+    from . import attach, inspect
+
+    command = inspect if action == "inspect" else attach
+    return command.run(command.parser().parse_args([run_dir]))

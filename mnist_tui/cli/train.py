@@ -1,0 +1,171 @@
+"""``mnist-tui [options]``: train, in the live app on a terminal, headless otherwise (or with ``--headless``),
+or in a background process (``--detach``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__
+from ..config import (
+    AMP_MODES,
+    COMPILE_MODES,
+    DEVICE_HINT,
+    GRAPH_MODES,
+    MODEL_NAMES,
+    MONITORS,
+    PRESET_NOTES,
+    PRESETS,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    preset_config,
+)
+from .common import ArgumentParser, data_options, fail, float_arg, int_arg, interactive
+
+DEFAULTS = TrainConfig()
+
+
+ES_FIELDS = ("early_stopping", "monitor", "patience", "min_delta", "warmup_evals", "restore_best")
+
+
+def parser() -> ArgumentParser:
+    d, es = DEFAULTS, DEFAULTS.early_stopping
+    presets = "\n".join(f"  {name:<9} {note}" for name, note in PRESET_NOTES.items())
+    p = ArgumentParser(
+        prog="mnist-tui",
+        description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
+        epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
+        "Other commands (each with --help): 'mnist-tui data', 'mnist-tui inspect', 'mnist-tui ensemble', "
+        "'mnist-tui attach', 'mnist-tui runs'. Defaults are the tutorial recipe.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
+    )
+    p.add_argument("--version", action="version", version=f"mnist-tui {__version__}")
+    p.add_argument("--preset", default="tutorial", help=f"{' | '.join(PRESETS)} (default: tutorial)")
+    data_options(p)
+    g = p.add_argument_group("training (defaults: the tutorial preset)")
+    g.add_argument("--model", help=f"{' | '.join(MODEL_NAMES)} (default: {d.model})")
+    g.add_argument("--epochs", type=int_arg, help=f"passes over the data (default: {d.epochs})")
+    g.add_argument("--batch-size", type=int_arg, help=f"default: {d.batch_size}")
+    g.add_argument("--lr", type=float_arg, help=f"Adam learning rate, the peak with onecycle (default: {d.lr})")
+    g.add_argument("--weight-decay", type=float_arg, help=f"default: {d.weight_decay}")
+    g.add_argument("--schedule", help=f"{' | '.join(SCHEDULES)} (default: {d.schedule})")
+    g.add_argument("--label-smoothing", type=float_arg, help=f"default: {d.label_smoothing}")
+    g.add_argument(
+        "--aug-rotate", type=float_arg, metavar="DEG", help="augment: rotate by up to ± DEG degrees (default: 0, off)"
+    )
+    g.add_argument(
+        "--aug-scale", type=float_arg, metavar="FRAC", help="augment: scale by 1 ± up to FRAC (default: 0, off)"
+    )
+    g.add_argument(
+        "--aug-shift", type=float_arg, metavar="PX", help="augment: shift by up to ± PX pixels (default: 0, off)"
+    )
+    g.add_argument(
+        "--ema", type=float_arg, metavar="DECAY", help="evaluate and keep an EMA of the weights (default: 0, off)"
+    )
+    g.add_argument(
+        "--eval-every", type=int_arg, help=f"full test-set evaluation every N iterations (default: {d.eval_every})"
+    )
+    g.add_argument("--eval-batch-size", type=int_arg, help="0: pick one for the device")
+    g.add_argument("--max-steps", type=int_arg, help="stop after this many iterations")
+    g.add_argument("--seed", type=int_arg, help=f"default: {d.seed}")
+    g.add_argument("--device", help=f"{DEVICE_HINT} (default: {d.device})")
+    g.add_argument("--threads", type=int_arg, help="CPU threads for torch (default: 0, torch's choice)")
+    g.add_argument(
+        "--amp",
+        help=f"{' | '.join(AMP_MODES)}: bf16 autocast for training and evaluation; auto leaves it off, as it "
+        f"made these small networks slower on an H100 (default: {d.amp})",
+    )
+    g.add_argument(
+        "--cuda-graphs",
+        help=f"{' | '.join(GRAPH_MODES)}: record the training step once as a CUDA graph and replay it, 3-4x "
+        f"fewer ms per step for these small networks on an H100; auto: on for CUDA unless --compile (default: {d.cuda_graphs})",
+    )
+    g.add_argument(
+        "--compile",
+        help=f"{' | '.join(COMPILE_MODES)}: torch.compile the model; reduce-overhead adds CUDA graphs; "
+        f"falls back to eager if it fails (default: {d.compile})",
+    )
+    e = p.add_argument_group("early stopping and learning rate")
+    e.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        help="stop when the monitored metric stops improving (default: on)",
+    )
+    e.add_argument(
+        "--monitor", help=f"{' | '.join(MONITORS)}: test accuracy in percent, or test loss (default: {es.monitor})"
+    )
+    e.add_argument(
+        "--patience", type=int_arg, help=f"evaluations without improvement before a stop (default: {es.patience})"
+    )
+    e.add_argument(
+        "--min-delta", type=float_arg, help=f"smallest gain that counts, in points or loss (default: {es.min_delta})"
+    )
+    e.add_argument(
+        "--warmup-evals", type=int_arg, help=f"no stop before this many evaluations (default: {es.warmup_evals})"
+    )
+    e.add_argument(
+        "--restore-best",
+        action=argparse.BooleanOptionalAction,
+        help="end the run with the best weights seen (default: on)",
+    )
+    e.add_argument(
+        "--lr-plateau",
+        action="store_true",
+        help=f"multiply the lr by {d.plateau_factor} after --plateau-patience evaluations without improvement",
+    )
+    e.add_argument("--plateau-patience", type=int_arg, help=f"default: {d.plateau_patience}")
+    r = p.add_argument_group("runs")
+    r.add_argument("--run-dir", help="where to write this run (default: a new folder under the user data directory)")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    r.add_argument("--headless", action="store_true", help="no app: progress bars and a summary table")
+    r.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process that outlives this terminal; 'mnist-tui attach' shows it",
+    )
+    return p
+
+
+def _refuse_if_active(run_dir: str) -> None:
+    from ..runs.catalogue import read_run
+
+    info = read_run(run_dir)
+    if info is not None and info.active:
+        fail(f"{info.path}: process {info.pid} is training this run; watch it with 'mnist-tui attach {info.path}'")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    given = dict(vars(args))
+    for key in ("preset", "resume", "headless", "detach"):
+        given.pop(key, None)
+    if given.get("data_dir") is not None:
+        if not Path(given["data_dir"]).expanduser().is_dir():
+            fail(f"--data-dir {given['data_dir']}: no such directory")
+        given["data_dir"] = str(Path(given["data_dir"]).expanduser())
+    es = {("enabled" if k == "early_stopping" else k): given.pop(k) for k in ES_FIELDS if k in given}
+    try:
+        return preset_config(args.preset, early_stopping=es, **given)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    resume = getattr(args, "resume", None)
+    if resume and not Path(resume).expanduser().is_dir():
+        fail(f"--resume {resume}: no such run directory")
+    if getattr(args, "detach", False):
+        from ..runs.background import launch
+
+        if resume:
+            _refuse_if_active(resume)
+        return launch(config, resume=resume)
+    if getattr(args, "headless", False) or not interactive():
+        from ..console.headless import run_headless
+
+        return run_headless(config, resume=resume)
+    from ..ui.launch import run_app
+
+    return run_app(config, resume=resume)

@@ -1,0 +1,1 @@
+"""The console without the app: the headless runner (``headless``) and the rich tables (``tables``)."""

@@ -1,0 +1,113 @@
+"""The headless runner: the same event stream as the app, shown as rich progress bars and a final table.
+
+Used with ``--headless`` and whenever stdout is not a terminal. SIGINT, SIGTERM and SIGHUP stop the run
+gracefully (evaluate, save, write the summary with reason ``interrupted``); a second signal aborts.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..config import TrainConfig
+from ..engine.control import Control
+from ..engine.events import (
+    EXIT_FAILED,
+    CheckpointSaved,
+    Evaluation,
+    Event,
+    Log,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    StepMetrics,
+)
+from ..runs.signals import stop_on_signals
+
+
+def run_headless(config: TrainConfig, *, resume: str | None = None, console: Console | None = None) -> int:
+    from ..runs.start import make_trainer  # torch loads here, not at CLI start
+
+    control = Control()
+    trainer = make_trainer(config, control, resume=resume)
+    with stop_on_signals(control):
+        return show(trainer.run(), console or Console(), err_console=Console(stderr=True))
+
+
+def show(events: Iterable[Event], console: Console, *, err_console: Console | None = None) -> int:
+    """Render an event stream; returns the process exit code."""
+    err_console = err_console or console
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    total_task = epoch_task = None
+    started: RunStarted | None = None
+    finished: RunFinished | None = None
+    with progress:
+        for event in events:
+            if isinstance(event, Log):
+                progress.console.print(f"[dim]{event.message}[/]")
+            elif isinstance(event, StateChanged) and event.state in ("paused", "stopping"):
+                progress.console.print(f"[yellow]{event.message}[/]")
+            elif isinstance(event, RunStarted):
+                started = event
+                progress.console.print(
+                    f"Training [bold]{event.config['model']}[/] on [bold]{event.dataset}[/] "
+                    f"({event.train_size:,} train / {event.test_size:,} test) on {event.device} "
+                    f"({event.device_name}), {event.model_parameters:,} parameters"
+                )
+                progress.console.print(f"Run directory: {event.run_dir}")
+                total_task = progress.add_task("total", total=event.total_steps, completed=event.start_iteration, info="")
+                epoch_task = progress.add_task("epoch", total=event.steps_per_epoch, info="")
+            elif isinstance(event, StepMetrics) and started is not None:
+                loss, ips = event.losses[-1], event.images_per_second
+                progress.update(total_task, completed=event.iteration, info=f"loss {loss:.4f}  {ips:,.0f} img/s")
+                progress.update(
+                    epoch_task, completed=event.epoch_step, description=f"epoch {event.epoch}/{started.config['epochs']}"
+                )
+            elif isinstance(event, Evaluation):
+                progress.console.print(
+                    f"iter {event.iteration:>6}  epoch {event.epoch:>3}  test loss {event.test_loss:.4f}  "
+                    f"accuracy {event.test_accuracy:.2%}  (best {event.best_accuracy:.2%})"
+                )
+            elif isinstance(event, CheckpointSaved) and event.tag == "last":
+                progress.console.print(f"[dim]saved {event.path}[/]")
+            elif isinstance(event, RunFinished):
+                finished = event
+    if finished is None:
+        err_console.print("mnist-tui: error: the run ended without a result")
+        return EXIT_FAILED
+    if finished.reason == "failed":
+        err_console.print(f"mnist-tui: error: {finished.message}", markup=False, highlight=False, soft_wrap=True)
+        return finished.exit_code
+    console.print(summary_table(finished, started))
+    return finished.exit_code
+
+
+def summary_table(finished: RunFinished, started: RunStarted | None) -> Table:
+    table = Table(title=f"Run {finished.reason}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+
+    def pct(value: float | None) -> str:
+        return "N/A" if value is None else f"{value:.2%}"
+
+    table.add_row("final test accuracy", pct(finished.final_accuracy))
+    table.add_row("best test accuracy", f"{pct(finished.best_accuracy)} at iteration {finished.best_iteration}")
+    table.add_row("iterations", f"{finished.iteration:,} (epoch {finished.epoch})")
+    table.add_row("training time", f"{finished.elapsed:.1f} s")
+    table.add_row("device", finished.device)
+    table.add_row("message", finished.message)
+    if started is not None:
+        table.add_row("run directory", started.run_dir)
+    return table

@@ -1,0 +1,81 @@
+"""The rich tables the console prints: what a run's weights get wrong (``inspect``), the list of runs
+(``runs``, whose cells the app's runs screen shares) and an ensemble's accuracies (``ensemble``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from ..engine.events import EvaluationSnapshot
+from ..runs.catalogue import COLUMNS, RunInfo, run_cells
+
+if TYPE_CHECKING:  # engine.ensemble imports torch; the runs table must not wait for it
+    from ..engine.ensemble import EnsembleResult
+
+
+# inspect ------------------------------------------------------------------------------------------
+def _name(snapshot: EvaluationSnapshot, label: int) -> str:
+    names = snapshot.class_names
+    return names[label] if 0 <= label < len(names) else str(label)
+
+
+def error_tables(snapshot: EvaluationSnapshot, top: int = 10) -> list[Table]:
+    """Per-class accuracy, and the most confused pairs (true label, predicted label, count)."""
+    accuracy = snapshot.accuracy
+    overall = "N/A" if accuracy is None else f"{accuracy:.2%}"
+    where = f" ({snapshot.weights})" if snapshot.weights else ""
+    classes = Table(
+        title=f"Test accuracy {overall} at iteration {snapshot.iteration:,}{where}: "
+        f"{snapshot.n_misclassified:,} of {snapshot.total:,} misclassified"
+    )
+    classes.add_column("class")
+    classes.add_column("test images", justify="right")
+    classes.add_column("right", justify="right")
+    classes.add_column("wrong", justify="right")
+    classes.add_column("accuracy", justify="right")
+    for label, (count, right, acc) in enumerate(snapshot.class_accuracy()):
+        shown = "N/A" if acc is None else f"{acc:.2%}"
+        classes.add_row(_name(snapshot, label), f"{count:,}", f"{right:,}", f"{count - right:,}", shown)
+    pairs = Table(title="Most confused pairs")
+    pairs.add_column("true")
+    pairs.add_column("predicted")
+    pairs.add_column("count", justify="right")
+    pairs.add_column("of the true class", justify="right")
+    totals = [sum(row) for row in snapshot.confusion]
+    for true, predicted, count in snapshot.confused_pairs(top):
+        pairs.add_row(_name(snapshot, true), _name(snapshot, predicted), f"{count:,}", f"{count / totals[true]:.2%}")
+    if not snapshot.n_misclassified:
+        pairs.add_row("none", "", "0", "")
+    return [classes, pairs]
+
+
+# runs ---------------------------------------------------------------------------------------------
+def runs_table(runs: list[RunInfo]) -> Table:
+    table = Table(title=f"{len(runs)} run{'s' if len(runs) != 1 else ''}", title_justify="left")
+    for column in COLUMNS:
+        table.add_column(
+            column, justify="right" if column in ("progress", "best") else "left", no_wrap=column != "directory"
+        )
+    for info in runs:
+        style = "bold green" if info.active else ("red" if info.state == "failed" else None)
+        table.add_row(*run_cells(info), style=style)
+    return table
+
+
+# ensemble -----------------------------------------------------------------------------------------
+def ensemble_lines(result: EnsembleResult) -> list[str]:
+    """Each run's test accuracy, their mean, and the accuracy of their mean softmax, as aligned lines."""
+    views = f"test-time augmentation, {result.tta_views} views" if result.tta_views > 1 else "no test-time augmentation"
+    n = len(result.runs)
+    rows = [
+        (run, f"{acc:7.2%}  ({right:,} right; {Path(w).name})")
+        for run, w, acc, right in zip(result.runs, result.weights, result.accuracies, result.correct)
+    ]
+    rows.append(("mean of the runs", f"{sum(result.accuracies) / n:7.2%}"))
+    rows.append((f"ensemble of {n} (mean softmax)", f"{result.combined:7.2%}  ({result.combined_correct:,} right)"))
+    width = max(len(label) for label, _ in rows)
+    return [f"{result.dataset} test set, {result.total:,} images; {views}"] + [
+        f"  {label:<{width}}  {figures}" for label, figures in rows
+    ]

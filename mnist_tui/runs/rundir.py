@@ -1,0 +1,251 @@
+"""The run directory: what every run leaves behind, and what reopening or resuming a run reads.
+
+    config.json        the resolved TrainConfig
+    metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
+    summary.json       written when the run ends: status, reason, accuracies, where it got to
+    process.json       the process training it: pid, start time, host, mode, socket (see runs.py, remote.py)
+    checkpoints/       last.pt and best.pt (see checkpoints.py)
+    misclassified.csv  written when the run ends: the misclassified test digits, worst loss first
+    confusion.csv      written when the run ends: the confusion matrix (see analysis.py)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config import TrainConfig
+from ..engine.errors import CheckpointError, RunDirError
+from ..engine.events import Event, RunFinished, event_from_dict
+
+__all__ = ["RunDirError", "RunDirectory", "default_run_dir", "runs_root"]
+
+
+def runs_root() -> Path:
+    """Where runs go by default: $MNIST_TUI_DATA_DIR/runs, else the user data directory."""
+    env = os.environ.get("MNIST_TUI_DATA_DIR")
+    if env:
+        return Path(env) / "runs"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mnist-tui")) / "runs"
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """A new directory under ``runs_root()`` named by the time, the data set and the model."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
+    base = runs_root() / f"{stamp}-{name}-{config.model}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class RunDirectory:
+    CONFIG = "config.json"
+    METRICS = "metrics.jsonl"
+    SUMMARY = "summary.json"
+    PROCESS = "process.json"
+
+    def __init__(self, path: str | os.PathLike, *, time_offset: float = 0.0) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.checkpoints = self.path / "checkpoints"
+        self._t0 = time.monotonic() - time_offset
+        self._metrics = None
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike) -> "RunDirectory":
+        """An existing run's directory, its clock going on from where the run's metrics end."""
+        run = cls(path)
+        return cls(run.path, time_offset=run.last_time())
+
+    def holds_run(self) -> bool:
+        return (self.path / self.CONFIG).exists()
+
+    def create(self, config: TrainConfig, *, fresh: bool) -> None:
+        """Make the directory (the trainer calls this once its input is known to be good) and register this
+        process as the one training it; a fresh run also writes its config, and never into another run."""
+        if fresh and self.holds_run():
+            raise RunDirError(f"{self.path}: already holds a run; continue it with --resume {self.path}")
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
+        self.write_process(mode="foreground")  # who trains it: `mnist-tui runs` tells a live run from a crash
+        if fresh:
+            self.write_config(config)
+
+    def write_config(self, config: TrainConfig) -> None:
+        self._write_json(self.CONFIG, config.to_dict())
+
+    def read_config(self) -> TrainConfig:
+        data = self._read_json(self.CONFIG)
+        try:
+            return TrainConfig.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise RunDirError(f"{self.path / self.CONFIG}: not a valid run config ({exc})") from None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def record(self, event: Event) -> None:
+        """Append one event to metrics.jsonl (with its wall time) and flush it; events with record=False are not."""
+        if not event.record:
+            return
+        if self._metrics is None:
+            try:
+                self._cut_torn_line()
+                self._metrics = open(self.path / self.METRICS, "a", encoding="utf-8")
+            except OSError as exc:
+                raise RunDirError(f"{self.path / self.METRICS}: cannot write ({exc.strerror or exc})") from None
+        line = {"t": round(self.elapsed(), 4), **event.to_dict()}
+        self._metrics.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._metrics.flush()
+
+    def _cut_torn_line(self) -> None:
+        """A process killed mid-write leaves a last line without its newline: cut it before appending."""
+        path = self.path / self.METRICS
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            f.seek(max(0, f.tell() - (1 << 20)))  # longer than any line (a Previews line is about 60 KB)
+            tail = f.read()
+            cut = tail.rfind(b"\n")
+            f.truncate(f.tell() - len(tail) + cut + 1 if cut >= 0 else max(0, f.tell() - len(tail)))
+
+    def write_summary(self, finished: RunFinished, **extra: Any) -> None:
+        summary = {
+            "status": finished.state,
+            "reason": finished.reason,
+            "message": finished.message,
+            "final_accuracy": finished.final_accuracy,
+            "best_accuracy": finished.best_accuracy,
+            "best_iteration": finished.best_iteration,
+            "iteration": finished.iteration,
+            "epoch": finished.epoch,
+            "wall_seconds": round(self.elapsed(), 3),
+            "train_seconds": round(finished.elapsed, 3),
+            "device": finished.device,
+            "stopped_early": finished.stopped_early_at is not None,
+            "stopped_early_at": finished.stopped_early_at,
+            "weights": finished.weights,
+            **extra,
+        }
+        self._write_json(self.SUMMARY, summary)
+
+    def write_process(self, *, mode: str, socket: str | None = None) -> None:
+        """Record the process training the run, so others can tell whether it still runs and reach it."""
+        import socket as socket_mod
+
+        import psutil
+
+        self._write_json(
+            self.PROCESS,
+            {
+                "pid": os.getpid(),
+                "create_time": psutil.Process().create_time(),
+                "host": socket_mod.gethostname(),
+                "mode": mode,
+                "socket": socket,
+                "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+            },
+        )
+
+    def read_process(self) -> dict[str, Any] | None:
+        try:
+            return self._read_json(self.PROCESS)
+        except RunDirError:
+            return None
+
+    def final_weights(self) -> Path:
+        """The checkpoint holding the weights the run ended with: ``last.pt`` when its summary says it kept its
+        final weights (as the fast and best presets do), else ``best.pt``; the other one when that is missing.
+        CheckpointError when there is neither."""
+        if not self.path.is_dir():
+            raise RunDirError(f"{self.path}: no such run directory")
+        try:
+            ended_with = (self.read_summary() or {}).get("weights")
+        except RunDirError:  # a torn summary: fall back to the usual order
+            ended_with = None
+        order = [self.best_checkpoint, self.last_checkpoint]
+        if ended_with == "last":
+            order.reverse()
+        for path in order:
+            if path.is_file():
+                return path
+        raise CheckpointError(f"{self.checkpoints}: no checkpoint (best.pt or last.pt); is {self.path} a finished run?")
+
+    def read_summary(self) -> dict[str, Any] | None:
+        if not (self.path / self.SUMMARY).exists():
+            return None
+        return self._read_json(self.SUMMARY)
+
+    def read_events(self) -> Iterator[Event]:
+        """The events of metrics.jsonl in order (a torn last line, from a crash, is skipped)."""
+        path = self.path / self.METRICS
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    yield event_from_dict(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue
+
+    def last_time(self) -> float:
+        """The wall time the run had reached, so a resumed run continues its clock."""
+        path = self.path / self.METRICS
+        if not path.exists():
+            return 0.0
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 65536))
+            tail = f.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(tail):
+            try:
+                return float(json.loads(line)["t"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return 0.0
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        path = self.path / name
+        tmp = path.with_name(f".{name}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+    def _read_json(self, name: str) -> dict[str, Any]:
+        path = self.path / name
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(f"{path}: missing; is {self.path} a mnist-tui run directory?") from None
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{path}: cannot read ({exc})") from None

@@ -1,0 +1,242 @@
+"""The training process's side of the socket: ``RunServer.wrap`` passes a run's events through, streams them
+to every connected viewer and applies the viewers' commands to the run's ``Control`` (see protocol.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import queue
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..config import EarlyStoppingConfig
+from ..engine.control import Control
+from ..engine.events import EvaluationSnapshot, Event, RunFinished, RunStarted, StateChanged
+from .protocol import CLIENT_QUEUE, complete_lines, encode, peer_uid, socket_path_for
+from .rundir import RunDirectory
+
+
+class _Viewer:
+    """One connected viewer: a queue of lines, written by its own thread so the trainer never waits on it."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.backlog: Iterable[bytes] = ()  # what was there before it subscribed: sent first
+        self.lines: queue.Queue[bytes | None] = queue.Queue(CLIENT_QUEUE)
+        self.alive = True
+        self.writer: threading.Thread | None = None
+
+    def send(self, line: bytes) -> None:
+        if not self.alive:
+            return
+        try:
+            self.lines.put_nowait(line)
+        except queue.Full:  # too slow: drop it rather than hold the run up
+            self.close()
+
+    def close(self) -> None:
+        self.alive = False
+        with contextlib.suppress(queue.Full):
+            self.lines.put_nowait(None)
+        with contextlib.suppress(OSError):
+            self.conn.shutdown(socket.SHUT_RDWR)
+
+    def write_loop(self) -> None:
+        try:
+            for line in self.backlog:
+                self.conn.sendall(line)
+            self.backlog = ()
+            while (line := self.lines.get()) is not None:
+                self.conn.sendall(line)
+        except OSError:
+            pass
+        finally:
+            self.alive = False
+            with contextlib.suppress(OSError):
+                self.conn.shutdown(socket.SHUT_RDWR)  # the viewer sees the end now, whoever else holds the socket
+            with contextlib.suppress(OSError):
+                self.conn.close()
+
+
+class RunServer:
+    """Streams one run's events to viewers and applies their commands to its ``Control``."""
+
+    def __init__(self, control: Control, *, mode: str) -> None:
+        self.control = control
+        self.mode = mode  # "detached" or "app": recorded in process.json for `mnist-tui runs`
+        self.path: Path | None = None
+        self.run_dir: Path | None = None
+        self._lock = threading.Lock()
+        self._recorded = 0  # events in metrics.jsonl so far: the history a new viewer is sent from the file
+        self._snapshot: EvaluationSnapshot | None = None  # the latest error snapshot (not in metrics.jsonl)
+        self._viewers: list[_Viewer] = []
+        self._listener: socket.socket | None = None
+        self._state = "starting"
+        self._iteration = 0
+        self._closed = False
+
+    # The run's side ---------------------------------------------------------------------------------------
+    def wrap(self, events: Iterable[Event]) -> Iterator[Event]:
+        """Yield ``events`` unchanged, publishing each; listen from RunStarted on; close at the end."""
+        try:
+            for event in events:
+                if isinstance(event, RunStarted) and self._listener is None:
+                    self._start(Path(event.run_dir))
+                else:
+                    self.publish(event)
+                yield event
+        finally:
+            self.close()
+
+    def publish(self, event: Event) -> None:
+        if isinstance(event, (StateChanged, RunFinished)):
+            self._state = event.state
+        iteration = getattr(event, "iteration", None)
+        if isinstance(iteration, int) and iteration >= 0:
+            self._iteration = iteration
+        if self._listener is None:
+            return  # nobody can be connected yet; metrics.jsonl holds these events for the history
+        with self._lock:
+            if event.record:  # the trainer wrote it to metrics.jsonl before yielding it
+                self._recorded += 1
+            elif isinstance(event, EvaluationSnapshot):
+                self._snapshot = event
+            else:
+                return
+            if not self._viewers:
+                return  # nothing to encode: the training thread pays only when someone watches
+            line = encode({"event": event.to_dict()})
+            for viewer in self._viewers:
+                viewer.send(line)
+            self._viewers = [v for v in self._viewers if v.alive]
+
+    def _start(self, run_dir: Path) -> None:
+        """Bind the socket (the run directory exists now) with the history so far read from metrics.jsonl."""
+        self.run_dir = run_dir
+        rd = RunDirectory(run_dir)
+        self._recorded = sum(1 for _ in complete_lines(rd.path / RunDirectory.METRICS))
+        path = socket_path_for(run_dir)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a stale socket of a process that is gone
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        listener.listen(8)
+        self._listener, self.path = listener, path
+        rd.write_process(mode=self.mode, socket=str(path))
+        threading.Thread(target=self._accept_loop, name="run-server", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop listening and hang up on every viewer (after they got everything sent so far)."""
+        if self._closed:
+            return
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.close()
+            if self.path is not None:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+        with self._lock:
+            viewers, self._viewers = self._viewers, []
+        for viewer in viewers:
+            with contextlib.suppress(queue.Full):
+                viewer.lines.put_nowait(None)  # the writer sends what is queued, then closes
+        for viewer in viewers:  # let them have the end of the run before this process exits
+            if viewer.writer is not None:
+                viewer.writer.join(timeout=5.0)
+
+    # Viewers' side ----------------------------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        while listener is not None and not self._closed:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            uid = peer_uid(conn)
+            if uid is not None and uid != os.getuid():
+                conn.close()
+                continue
+            threading.Thread(target=self._serve, args=(conn,), name="run-viewer", daemon=True).start()
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "hello": {
+                "pid": os.getpid(),
+                "mode": self.mode,
+                "state": self._state,
+                "iteration": self._iteration,
+                "paused": self.control.paused,
+                "stopping": self.control.stop_requested,
+            }
+        }
+
+    def _serve(self, conn: socket.socket) -> None:
+        viewer: _Viewer | None = None
+        try:
+            with conn.makefile("rb") as lines:
+                for raw in lines:
+                    try:
+                        request = json.loads(raw)
+                        op = request["op"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    if op == "status":
+                        conn.sendall(encode(self._hello()))
+                        return
+                    if op == "subscribe" and viewer is None:
+                        viewer = _Viewer(conn)
+                        with self._lock:  # the history so far, then every event after it: none lost, none twice
+                            snapshot = self._snapshot
+                            viewer.backlog = itertools.chain(
+                                [encode(self._hello())],
+                                itertools.islice(complete_lines(self.run_dir / RunDirectory.METRICS), self._recorded),
+                                [encode({"event": snapshot.to_dict()})] if snapshot is not None else [],
+                            )
+                            if self._closed:
+                                viewer.lines.put_nowait(None)
+                            else:
+                                self._viewers.append(viewer)
+                        viewer.writer = threading.Thread(target=viewer.write_loop, name="run-viewer-out", daemon=True)
+                        viewer.writer.start()
+                    else:
+                        self._command(op, request)
+        except OSError:
+            pass
+        finally:
+            if viewer is not None:
+                viewer.close()
+            else:
+                with contextlib.suppress(OSError):
+                    conn.close()
+
+    def _command(self, op: str, request: dict[str, Any]) -> None:
+        control = self.control
+        try:
+            if op == "pause":
+                control.pause()
+            elif op == "resume":
+                control.resume()
+            elif op == "stop":
+                control.stop(str(request.get("reason") or "stopped"))
+            elif op == "save_now":
+                control.save_now()
+            elif op == "set_lr":
+                control.set_lr(float(request["lr"]))
+            elif op == "scale_lr":
+                control.scale_lr(float(request["factor"]))
+            elif op == "set_early_stopping":
+                control.set_early_stopping(EarlyStoppingConfig(**request["config"]))
+        except (ValueError, KeyError, TypeError):
+            pass  # a malformed command changes nothing; the viewer validated what the user typed

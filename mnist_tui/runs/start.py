@@ -1,0 +1,39 @@
+"""One way to make a trainer for every front end (the app, the headless runner, the background process):
+a fresh run of a config in its run directory, or a run resumed from its directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import TrainConfig
+from ..engine.control import Control
+from .rundir import RunDirectory, default_run_dir
+
+if TYPE_CHECKING:  # the trainer imports torch: only once a front end makes one
+    from ..engine.trainer import Trainer
+
+
+def resolve_run_dir(config: TrainConfig) -> TrainConfig:
+    """``config`` with its run directory made absolute (a new one under the runs root when none is given)."""
+    return config.replace(run_dir=str(Path(config.run_dir or default_run_dir(config)).expanduser().resolve()))
+
+
+def make_trainer(
+    config: TrainConfig | None, control: Control | None = None, *, resume: str | os.PathLike | None = None
+) -> Trainer:
+    """A trainer for ``config`` in its run directory, or (``resume``) for the run in that directory.
+
+    Resuming reads the run's config now: RunDirError (an InputError) when the directory holds no run.
+    """
+    from ..engine.trainer import Trainer
+
+    if resume is not None:
+        run_dir = RunDirectory.resume(resume)
+        config = run_dir.read_config().replace(run_dir=str(run_dir.path))
+        return Trainer(config, control, output=run_dir, resume=True)
+    if config is None:
+        raise ValueError("make_trainer needs a config or a run directory to resume")
+    config = resolve_run_dir(config)
+    return Trainer(config, control, output=RunDirectory(config.run_dir))

@@ -1,0 +1,67 @@
+"""Running an app in this process's terminal: ``run_app`` trains a config (or resumes a run) in the live app,
+``run_in_terminal`` runs any MnistApp with the process's signals routed to it (runs/signals.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+
+from ..config import TrainConfig
+from ..engine import events as ev
+from ..engine.control import Control
+from ..runs.signals import on_signals
+from .app import MnistApp
+
+
+def run_app(config: TrainConfig, resume: str | None = None) -> int:
+    """Train ``config`` (or resume the run in ``resume``) in the live app. 0 on success, 1 if the run failed.
+
+    The run also listens for viewers (``mnist-tui attach``), and ``q`` offers to detach: the trainer saves,
+    this process starts ``mnist-tui --resume RUN_DIR --detach`` and leaves, and the run goes on there.
+    """
+
+    def trainer_events(control: Control) -> Iterable[ev.Event]:
+        from ..runs.server import RunServer
+        from ..runs.start import make_trainer  # imports torch: in the worker, after the first frame
+
+        return RunServer(control, mode="app").wrap(make_trainer(config, control, resume=resume).run())
+
+    app = MnistApp(trainer_events, run_dir=resume or config.run_dir, can_detach=True)
+    code = run_in_terminal(app)
+    if app.handed_over is not None and app.run_dir:
+        from ..runs.background import launch
+
+        return launch(None, resume=app.run_dir, paused=app.handed_over.paused)
+    return code
+
+
+def run_in_terminal(app: MnistApp) -> int:
+    """Run the app; SIGTERM and SIGHUP quit it as confirming quit does (a viewer just leaves)."""
+
+    def on_signal(signum: int) -> None:
+        app.request_shutdown_threadsafe()
+        if signum == getattr(signal, "SIGHUP", None) and not app.viewer:
+            # The terminal is gone: once the run has saved, leave even if the app cannot restore a terminal.
+            threading.Thread(target=_exit_when_saved, args=(app,), daemon=True).start()
+        elif signum == getattr(signal, "SIGHUP", None):
+            threading.Thread(target=lambda: (time.sleep(3.0), os._exit(0)), daemon=True).start()
+
+    with on_signals(on_signal, catch=("SIGTERM", "SIGHUP")):
+        try:
+            app.run()
+        finally:
+            if not app.viewer:
+                app.control.stop(ev.Reason.INTERRUPTED)  # if the app died early, the trainer still winds down and saves
+    if app.return_code is not None and app.return_code != 0:
+        return app.return_code
+    return 1 if app.run_state == ev.RunState.FAILED and not app.viewer else 0
+
+
+def _exit_when_saved(app: MnistApp, grace: float = 3.0) -> None:
+    """After a hang-up: wait for the run to save, give the app a moment to exit, then end the process."""
+    app.trainer_finished.wait()
+    time.sleep(grace)
+    os._exit(130)

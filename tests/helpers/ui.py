@@ -1,0 +1,50 @@
+"""Helpers for app tests: fixed device statistics, an app on a scripted source, waiting on a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from mnist_tui.runs.devstats import DeviceStats
+from mnist_tui.ui.app import MnistApp
+
+STATS = DeviceStats(
+    cpu_percent=42.0,
+    cpu_count=2,
+    torch_threads=2,
+    process_threads=9,
+    process_rss=812 * 2**20,
+    process_cpu_percent=180.0,
+    system_memory_used=3 * 2**30,
+    system_memory_total=8 * 2**30,
+)
+SIZE = (120, 40)
+
+
+def run_async(test):
+    """Run an async test on its own event loop (the suite needs no async pytest plugin)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        asyncio.run(asyncio.wait_for(test(*args, **kwargs), timeout=60))
+
+    return wrapper
+
+
+def make_app(source, **kwargs) -> MnistApp:
+    kwargs.setdefault("stats_reader", lambda device: STATS)
+    return MnistApp(source, **kwargs)
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.01)
+
+
+def footer_actions(app: MnistApp) -> set[str]:
+    """The actions whose keys the footer shows now."""
+    return {b.binding.action for b in app.screen.active_bindings.values() if b.enabled and b.binding.show}

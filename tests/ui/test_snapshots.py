@@ -1,0 +1,85 @@
+"""SVG snapshots of the screen at 120x40 (pytest-textual-snapshot), deterministic.
+
+Everything on screen comes from a seeded scripted run and fixed device statistics: elapsed time and
+throughput are the events' own numbers, no wall clock is shown. Update with ``--snapshot-update`` after
+checking the new pictures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from mnist_tui.engine import events as ev
+from mnist_tui.runs.devstats import DeviceStats
+from mnist_tui.ui.app import MnistApp
+from helpers.scripted import DemoRun
+
+SIZE = (120, 40)
+STATS = DeviceStats(
+    cpu_percent=97.0,
+    cpu_count=2,
+    torch_threads=2,
+    process_threads=9,
+    process_rss=812 * 2**20,
+    process_cpu_percent=190.0,
+    system_memory_used=3 * 2**30,
+    system_memory_total=8 * 2**30,
+)
+
+
+def make_app(source: DemoRun) -> MnistApp:
+    return MnistApp(source, stats_reader=lambda device: STATS, clock=lambda: 0.0)
+
+
+def settle(until):
+    """A run_before hook: wait for ``until(app)``, then draw the charts and clear the toasts."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for _ in range(1000):
+            if until(app) and (app.device_panel.stats is not None or app.run_started is None):
+                break
+            await asyncio.sleep(0.01)
+        await pilot.pause()
+        app.loss_chart.redraw()
+        app.accuracy_chart.redraw()
+        app.clear_notifications()
+        await pilot.pause()
+
+    return run_before
+
+
+def test_snapshot_running(snap_compare):
+    app = make_app(DemoRun(hold_at=75, run_dir="runs/demo"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle(lambda a: a.iteration == 75))
+
+
+def test_snapshot_paused_with_training_digits(snap_compare):
+    app = make_app(DemoRun(hold_at=100, run_dir="runs/demo"))
+
+    async def pause_and_switch(pilot) -> None:
+        await settle(lambda a: a.iteration == 100)(pilot)
+        await pilot.press("p", "d")
+        await settle(lambda a: a.run_state == ev.RunState.PAUSED)(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=pause_and_switch)
+
+
+def test_snapshot_failed(snap_compare):
+    app = make_app(DemoRun(fail_at=90, run_dir="runs/demo"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle(lambda a: a.trainer_done))
+
+
+def test_snapshot_loading(snap_compare):
+    gate = threading.Event()
+    app = make_app(DemoRun(start_gate=gate, run_dir="runs/demo"))
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=settle(lambda a: a.run_state == ev.RunState.LOADING))
+    finally:
+        gate.set()
+
+
+def test_snapshot_quit_confirmation(snap_compare):
+    app = make_app(DemoRun(hold_at=60, run_dir="runs/demo"))
+    assert snap_compare(app, terminal_size=SIZE, press=["q"], run_before=settle(lambda a: a.iteration == 60))
