@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import torch
 
 from .catalogue import FILES, NUM_CLASSES, SIDE, DataError, DatasetSpec, LogFn, _one_line
@@ -93,59 +97,139 @@ def _verify(spec: DatasetSpec, files: dict[str, Path], log: LogFn, hint: str = "
 # ---------------------------------------------------------------------------------------------------------
 # Reading IDX files
 
+_CHUNK = 1 << 20  # bytes read (and decompressed) at a time
+# A .gz that holds more than its header promises is read this far past the end, to say by how much; a gzip
+# bomb is refused after header + payload + this much, however far it would expand.
+_TRAILING_SHOWN = 1 << 16
+
+
+@dataclass
+class _Contents:
+    """What one pass over an IDX file found (its format already checked)."""
+
+    buf: bytearray | None  # header + payload, when asked to keep them
+    md5: str  # MD5 of the uncompressed contents (header + payload)
+    count: int  # images or labels
+
 
 def read_images(path: Path) -> torch.Tensor:
     """An IDX image file (raw or .gz) as uint8 [N, 28, 28]; DataError on any format problem."""
     path = Path(path)
-    buf, unit = _read_bytes(path)
-    _check_magic(path, buf, IMAGES_MAGIC, "image")
-    if len(buf) < 16:
-        raise DataError(f"{path}: truncated: {len(buf)} bytes{unit}, shorter than the 16-byte IDX image header")
-    _, n, rows, cols = struct.unpack_from(">IIII", buf)
-    if (rows, cols) != (SIDE, SIDE):
-        raise DataError(f"{path}: images are {rows}x{cols}, expected {SIDE}x{SIDE}")
-    _check_size(path, buf, unit, 16, n, f"{n} images of {SIDE}x{SIDE}", n * SIDE * SIDE)
-    if n == 0:
-        raise DataError(f"{path}: holds no images")
-    return torch.frombuffer(buf, dtype=torch.uint8, offset=16, count=n * SIDE * SIDE).view(n, SIDE, SIDE)
+    contents = _read_idx(path, IMAGES_MAGIC, keep=True)
+    assert contents.buf is not None
+    n = contents.count
+    return torch.frombuffer(contents.buf, dtype=torch.uint8, offset=16, count=n * SIDE * SIDE).view(n, SIDE, SIDE)
 
 
 def read_labels(path: Path) -> torch.Tensor:
     """An IDX label file (raw or .gz) as int64 [N] with values 0-9; DataError on any format problem."""
     path = Path(path)
-    buf, unit = _read_bytes(path)
-    _check_magic(path, buf, LABELS_MAGIC, "label")
-    if len(buf) < 8:
-        raise DataError(f"{path}: truncated: {len(buf)} bytes{unit}, shorter than the 8-byte IDX label header")
-    _, n = struct.unpack_from(">II", buf)
-    _check_size(path, buf, unit, 8, n, f"{n} labels", n)
-    if n == 0:
-        raise DataError(f"{path}: holds no labels")
-    labels = torch.frombuffer(buf, dtype=torch.uint8, offset=8, count=n).to(torch.int64)
-    bad = (labels >= NUM_CLASSES).nonzero()
-    if len(bad):
-        i = int(bad[0])
-        raise DataError(f"{path}: label {int(labels[i])} at index {i} is outside 0-{NUM_CLASSES - 1}")
-    return labels
+    contents = _read_idx(path, LABELS_MAGIC, keep=True)
+    assert contents.buf is not None
+    return torch.frombuffer(contents.buf, dtype=torch.uint8, offset=8, count=contents.count).to(torch.int64)
 
 
-def _read_bytes(path: Path) -> tuple[bytearray, str]:
-    """The file's bytes (uncompressed for .gz) and a word for size messages."""
+def _read_idx(path: Path, magic: int, *, keep: bool) -> _Contents:
+    """One pass over an IDX file: strict format checks, the MD5 of its contents, and (if ``keep``) its bytes.
+
+    The header is read first; after it, no more than the payload it announces (plus a little, to detect and
+    measure trailing bytes) is read or decompressed, so a small .gz that would expand enormously costs no more
+    than the file it claims to be. Every problem is a one-line DataError naming the file.
+    """
+    kind, header = ("image", 16) if magic == IMAGES_MAGIC else ("label", 8)
+    gz = path.name.endswith(".gz")
+    unit = " uncompressed" if gz else ""
     try:
-        raw = path.read_bytes()
+        f = gzip.open(path, "rb") if gz else path.open("rb")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({_one_line(exc)})") from None
-    if not path.name.endswith(".gz"):
-        return bytearray(raw), ""
     try:
-        return bytearray(gzip.decompress(raw)), " uncompressed"
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: not a readable gzip file ({_one_line(exc)})") from None
+        with f:
+            return _scan(path, f, magic, kind, header, unit, keep)
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        if gz:
+            raise DataError(f"{path}: not a readable gzip file ({_one_line(exc)})") from None
+        raise DataError(f"{path}: cannot read it ({_one_line(exc)})") from None
 
 
-def _check_magic(path: Path, buf: bytearray, expected: int, kind: str) -> None:
+def _scan(path: Path, f: BinaryIO, magic: int, kind: str, header: int, unit: str, keep: bool) -> _Contents:
+    digest = hashlib.md5(usedforsecurity=False)
+    head = _read_at_most(f, header)
+    digest.update(head)
+    _check_magic(path, head, magic, kind)
+    if len(head) < header:
+        raise DataError(f"{path}: truncated: {len(head)} bytes{unit}, shorter than the {header}-byte IDX {kind} header")
+    if magic == IMAGES_MAGIC:
+        _, n, rows, cols = struct.unpack(">IIII", head)
+        if (rows, cols) != (SIDE, SIDE):
+            raise DataError(f"{path}: images are {rows}x{cols}, expected {SIDE}x{SIDE}")
+        what, body = f"{n} images of {SIDE}x{SIDE}", n * SIDE * SIDE
+    else:
+        _, n = struct.unpack(">II", head)
+        what, body = f"{n} labels", n
+    expected = header + body
+    if not unit:  # a raw file's size is known before reading it: refuse a wrong one without reading on
+        _check_size(path, os.fstat(f.fileno()).st_size, unit, what, expected)
+    buf = bytearray(head) if keep else None
+    got, bad_label = 0, None
+    while got < body:
+        chunk = f.read(min(_CHUNK, body - got))
+        if not chunk:
+            break
+        digest.update(chunk)
+        if keep:
+            buf += chunk  # type: ignore[operator]
+        if magic == LABELS_MAGIC and bad_label is None:
+            values = np.frombuffer(chunk, np.uint8)
+            outside = np.flatnonzero(values >= NUM_CLASSES)
+            if len(outside):
+                bad_label = (int(values[outside[0]]), got + int(outside[0]))
+        got += len(chunk)
+    if got < body:
+        _check_size(path, header + got, unit, what, expected)
+    extra = _count_trailing(f)
+    if extra:
+        _check_size(path, expected + extra, unit, what, expected, more=extra > _TRAILING_SHOWN)
+    if n == 0:
+        raise DataError(f"{path}: holds no {kind}s")
+    if bad_label is not None:
+        value, index = bad_label
+        raise DataError(f"{path}: label {value} at index {index} is outside 0-{NUM_CLASSES - 1}")
+    return _Contents(buf, digest.hexdigest(), n)
+
+
+def _read_at_most(f: BinaryIO, size: int) -> bytes:
+    """``size`` bytes, or fewer only at the end of the file."""
+    parts: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = f.read(left)
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _count_trailing(f: BinaryIO) -> int:
+    """How many bytes are left, counted up to just past ``_TRAILING_SHOWN`` and discarded.
+
+    Reading to the end of a .gz also makes gzip check the stream's CRC and length.
+    """
+    extra = 0
+    while extra <= _TRAILING_SHOWN:
+        chunk = f.read(_TRAILING_SHOWN + 1 - extra)
+        if not chunk:
+            break
+        extra += len(chunk)
+    return extra
+
+
+def _check_magic(path: Path, buf: bytes, expected: int, kind: str) -> None:
     if len(buf) < 4:
         raise DataError(f"{path}: truncated: {len(buf)} bytes, too short for an IDX {kind} file")
     (magic,) = struct.unpack_from(">I", buf)
@@ -155,14 +239,17 @@ def _check_magic(path: Path, buf: bytearray, expected: int, kind: str) -> None:
     raise DataError(f"{path}: not an IDX {kind} file: magic number {magic} (0x{magic:08x}){other}, expected {expected}")
 
 
-def _check_size(path: Path, buf: bytearray, unit: str, header: int, n: int, what: str, body: int) -> None:
-    expected = header + body
-    if len(buf) < expected:
+def _check_size(path: Path, size: int, unit: str, what: str, expected: int, *, more: bool = False) -> None:
+    """Refuse contents of ``size`` bytes where the header says ``expected`` (``more``: at least that many)."""
+    if size < expected:
+        raise DataError(f"{path}: truncated: header says {what} ({expected} bytes) but the file has {size} bytes{unit}")
+    if more:
         raise DataError(
-            f"{path}: truncated: header says {what} ({expected} bytes) but the file has {len(buf)} bytes{unit}"
+            f"{path}: over {size - expected - 1} bytes more than the header's {what} ({expected} bytes){unit}; "
+            "not read any further"
         )
-    if len(buf) > expected:
-        raise DataError(f"{path}: {len(buf) - expected} bytes more than the header's {what} ({expected} bytes){unit}")
+    if size > expected:
+        raise DataError(f"{path}: {size - expected} bytes more than the header's {what} ({expected} bytes){unit}")
 
 
 def _check_counts(images_path: Path, images: torch.Tensor, labels_path: Path, labels: torch.Tensor) -> None:
