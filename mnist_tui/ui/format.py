@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 NA = "N/A"
 
@@ -72,3 +73,19 @@ def learning_rate(value: float | None) -> str:
         return f"{value:.3g}"
     mantissa, exponent = f"{value:.2e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+
+
+def short_name(name: str) -> str:
+    """'7 - seven' (torchvision's MNIST names) -> '7'; other names stay as they are."""
+    head, sep, _ = name.partition(" - ")
+    return head if sep else name
+
+
+def class_label(class_names: Sequence[str], index: int, *, short: bool = True, width: int | None = None) -> str:
+    """How a class shows: its short name (its full one if not ``short``), or its number when it has no name
+    or when the name is longer than ``width`` characters (a matrix column, the error list)."""
+    if 0 <= index < len(class_names):
+        name = short_name(class_names[index]) if short else class_names[index]
+        if width is None or len(name) <= width:
+            return name
+    return str(index)

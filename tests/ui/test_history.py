@@ -171,3 +171,12 @@ def test_formats():
     assert fmt.rate(None) == "N/A" and fmt.rate(1234.4) == "1,234 img/s" and fmt.rate(25_000) == "25.0k img/s"
     assert fmt.eta(100, 100, 1000.0) == 10.0
     assert fmt.eta(None, 100, 1000.0) is None and fmt.eta(100, 100, 0.0) is None
+
+
+def test_class_labels():
+    mnist = ("0 - zero", "1 - one", "2 - two")
+    assert fmt.class_label(mnist, 1) == "1" and fmt.class_label(mnist, 1, short=False) == "1 - one"
+    assert fmt.class_label(mnist, 7) == "7" and fmt.class_label((), 3) == "3"  # no name: the number
+    letters = ("alpha", "b")
+    assert fmt.class_label(letters, 0) == "alpha" and fmt.class_label(letters, 0, width=2) == "0"
+    assert fmt.class_label(letters, 1, width=2) == "b"

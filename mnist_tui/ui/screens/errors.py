@@ -24,9 +24,9 @@ from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
 from ...engine.events import EvaluationSnapshot, Misclassified
+from .. import format as fmt
 from ..widgets.class_accuracy import ClassAccuracy
 from ..widgets.confusion import ConfusionMatrix
-from ..widgets.digit_grid import short_name
 from ..widgets.error_detail import ErrorDetail
 
 
@@ -214,12 +214,7 @@ class ErrorsScreen(ModalScreen[None]):
     # Showing -----------------------------------------------------------------------------------------------
     def label_of(self, label: int | None) -> str:
         """A label as the list and the filters show it: the digit, or the class number for long names."""
-        names = self.snapshot.class_names
-        if label is None:
-            return "any"
-        if 0 <= label < len(names) and len(short_name(names[label])) <= 2:
-            return short_name(names[label])
-        return str(label)
+        return "any" if label is None else fmt.class_label(self.snapshot.class_names, label, width=2)
 
     def _load(self, snapshot: EvaluationSnapshot) -> None:
         self.snapshot = snapshot

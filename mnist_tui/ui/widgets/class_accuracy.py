@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from .digit_grid import short_name
+from .. import format as fmt
 
 
 class ClassAccuracy(Widget):
@@ -40,11 +40,7 @@ class ClassAccuracy(Widget):
         self.refresh()
 
     def label(self, index: int) -> str:
-        if 0 <= index < len(self.class_names):
-            name = short_name(self.class_names[index])
-            if len(name) <= 2:
-                return name
-        return str(index)
+        return fmt.class_label(self.class_names, index, width=2)
 
     def render(self) -> RenderResult:
         title = self.get_component_rich_style("class-accuracy--title", partial=True)

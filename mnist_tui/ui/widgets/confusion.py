@@ -21,8 +21,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
+from .. import format as fmt
 from ..pixels import RGB, blend
-from .digit_grid import short_name
 
 CELL = 5  # characters a cell takes: up to 4 digits and a space
 LABEL = 3  # the row-label column
@@ -94,11 +94,7 @@ class ConfusionMatrix(Widget, can_focus=True):
         return cell
 
     def label(self, index: int) -> str:
-        if 0 <= index < len(self.class_names):
-            name = short_name(self.class_names[index])
-            if len(name) <= 2:
-                return name
-        return str(index)
+        return fmt.class_label(self.class_names, index, width=2)
 
     # Keys and mouse ----------------------------------------------------------------------------------------
     def action_move(self, rows: int, columns: int) -> None:

@@ -8,13 +8,8 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
+from .. import format as fmt
 from ..pixels import RGB, downscale, fit_grid, grid_text, halfblock_lines
-
-
-def short_name(name: str) -> str:
-    """'7 - seven' (torchvision's MNIST names) -> '7'; other names stay as they are."""
-    head, sep, _ = name.partition(" - ")
-    return head if sep else name
 
 
 class DigitGrid(Widget):
@@ -43,11 +38,6 @@ class DigitGrid(Widget):
         self.class_names = tuple(class_names)
         self.refresh_layout_info()
 
-    def label_name(self, label: int) -> str:
-        if 0 <= label < len(self.class_names):
-            return short_name(self.class_names[label])
-        return str(label)
-
     # Drawing -------------------------------------------------------------------------------------------
     def ink_colours(self) -> tuple[RGB, RGB]:
         """(background, ink): the panel's background and the ink component's colour."""
@@ -58,7 +48,7 @@ class DigitGrid(Widget):
         return base, (ink.red, ink.green, ink.blue) if ink else (255, 255, 255)
 
     def caption(self, index: int) -> Text:
-        return Text(self.label_name(self.labels[index]) if index < len(self.labels) else "")
+        return Text(fmt.class_label(self.class_names, self.labels[index]) if index < len(self.labels) else "")
 
     def layout_grid(self) -> tuple[int, int, int, bool, int]:
         """(pixels, columns, rows, captions, count shown) for the current size."""

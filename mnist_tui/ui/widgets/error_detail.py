@@ -10,8 +10,8 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from ...engine.events import Misclassified
+from .. import format as fmt
 from ..pixels import RGB, SIDE, downscale, halfblock_lines
-from .digit_grid import short_name
 
 BAR = 12  # cells of the longest probability bar
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -56,11 +56,6 @@ class ErrorDetail(Widget):
         self.border_subtitle = position if entry is not None else ""
         self.refresh()
 
-    def name_of(self, label: int, short: bool = False) -> str:
-        if 0 <= label < len(self.class_names):
-            return short_name(self.class_names[label]) if short else self.class_names[label]
-        return str(label)
-
     def render(self) -> RenderResult:
         entry = self.entry
         if entry is None:
@@ -71,9 +66,9 @@ class ErrorDetail(Widget):
         bar_style = self.get_component_rich_style("error-detail--bar", partial=True)
         out = Text(no_wrap=True, overflow="crop")
         out.append("true ", label)
-        out.append(self.name_of(entry.true), true_style)
+        out.append(fmt.class_label(self.class_names, entry.true, short=False), true_style)
         out.append("  predicted ", label)
-        out.append(self.name_of(entry.predicted), pred_style)
+        out.append(fmt.class_label(self.class_names, entry.predicted, short=False), pred_style)
         out.append(f"\nconfidence {entry.confidence:.1%} · loss {entry.loss:.3f} · test image {entry.index:,}", label)
 
         width, height = self.content_region.size
@@ -86,7 +81,7 @@ class ErrorDetail(Widget):
             style = true_style if c == entry.true else pred_style if c == entry.predicted else bar_style
             text_style = style if c in (entry.true, entry.predicted) else label
             line = Text(no_wrap=True, overflow="crop")
-            line.append(f"{self.name_of(c, short=True)[:2]:>2} ", text_style)
+            line.append(f"{fmt.class_label(self.class_names, c)[:2]:>2} ", text_style)
             line.append(bar(p), style)
             line.append(f" {p:6.1%}", text_style)
             bars.append(line)

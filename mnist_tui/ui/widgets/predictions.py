@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from .. import format as fmt
 from .digit_grid import DigitGrid
 
 
@@ -40,12 +41,12 @@ class PredictionStrip(DigitGrid):
     def caption(self, index: int) -> Text:
         truth = self.labels[index] if index < len(self.labels) else None
         if index >= len(self.predictions) or truth is None:
-            return Text(f"{self.label_name(truth)} ·" if truth is not None else "")
+            return Text(f"{fmt.class_label(self.class_names, truth)} ·" if truth is not None else "")
         predicted = self.predictions[index]
         if predicted == truth:
-            return Text(f"{self.label_name(predicted)} ✓", self.get_component_rich_style("predictions--right"))
+            return Text(f"{fmt.class_label(self.class_names, predicted)} ✓", self.get_component_rich_style("predictions--right"))
         return Text(
-            f"{self.label_name(predicted)} ✗({self.label_name(truth)})",
+            f"{fmt.class_label(self.class_names, predicted)} ✗({fmt.class_label(self.class_names, truth)})",
             self.get_component_rich_style("predictions--wrong"),
         )
 
