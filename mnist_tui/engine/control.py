@@ -2,15 +2,39 @@
 
 The UI (or a signal handler, or a test) calls the command methods; the trainer checks between steps.
 Pausing blocks the trainer on an Event, not a sleep loop; stop also wakes a paused trainer.
+``RunControl`` is what a UI may ask of a run: ``Control`` for a run in this process, and
+``runs.client.RemoteRun`` for a run another process trains.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..config import EarlyStoppingConfig
+
+
+@runtime_checkable
+class RunControl(Protocol):
+    """The commands and queries a UI steers a run with, wherever the run trains."""
+
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def toggle_pause(self) -> None: ...
+    def stop(self, reason: str = "stopped") -> None: ...
+    def save_now(self) -> None: ...
+    def set_lr(self, lr: float) -> None: ...
+    def scale_lr(self, factor: float) -> None: ...
+    def set_early_stopping(self, config: EarlyStoppingConfig) -> None: ...
+
+    def close(self) -> None:
+        """Let go of the run: a viewer hangs up (the run goes on); nothing to do for a run in this process."""
+
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def stop_requested(self) -> bool: ...
 
 
 class Control:
@@ -68,6 +92,9 @@ class Control:
     def set_early_stopping(self, config: "EarlyStoppingConfig") -> None:
         """New early-stopping settings, applied at the next evaluation."""
         self._queue(("early_stopping", config))
+
+    def close(self) -> None:
+        """Nothing to let go of: the run is in this process (stop ends it)."""
 
     def _queue(self, change: tuple) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """The live training screen.
 
 ``MnistApp`` composes the widgets, runs the event source in one thread worker, routes each event to the
-widgets that show it, and sends the user's commands to the trainer through ``Control``. Device statistics
+widgets that show it, and sends the user's commands to the run through a ``RunControl``. Device statistics
 are read in a second thread worker about once a second. torch is not imported here: the real event source
 imports the trainer inside the worker, so the first frame appears at once and shows the loading progress.
 
@@ -30,7 +30,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from ..engine import events as ev
-from ..engine.control import Control
+from ..engine.control import Control, RunControl
 from ..runs.devstats import DeviceStats, read_device_stats
 from . import format as fmt
 from .messages import DeviceStatsRead, EngineEvent
@@ -41,7 +41,7 @@ from .screens.quit import STOP as QUIT_STOP
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from .widgets.early_stopping import EarlyStoppingPanel, describe_changes
 
-EventSource = Callable[[Control], Iterable[ev.Event]]
+EventSource = Callable[[RunControl], Iterable[ev.Event]]  # called with the app's control
 StatsReader = Callable[[str], DeviceStats]
 Clock = Callable[[], float]
 
@@ -76,7 +76,7 @@ class MnistApp(App[None]):
         self,
         event_source: EventSource,
         *,
-        control: Control | None = None,
+        control: RunControl | None = None,
         stats_reader: StatsReader | None = None,
         run_dir: str | None = None,
         stats_interval: float = 1.0,
@@ -94,7 +94,7 @@ class MnistApp(App[None]):
         self.handed_over: ev.RunDetached | None = None  # the trainer saved the run for a background process
         self.event_source = event_source
         self.trainer_finished = threading.Event()  # set when the training worker has returned
-        self.control = control or Control()
+        self.control: RunControl = control or Control()  # a viewer's is a runs.client.RemoteRun
         self.stats_reader: StatsReader = stats_reader or read_device_stats
         self.stats_interval = stats_interval
         self.clock = clock  # only for the "starting/loading for N s" counter; tests pin it
@@ -162,9 +162,7 @@ class MnistApp(App[None]):
         # reading device statistics, so no worker thread outlives the app.
         self._stats_stop.set()
         if self.viewer:
-            close = getattr(self.control, "close", None)
-            if close is not None:
-                close()  # hang up; the run goes on
+            self.control.close()  # hang up; the run goes on
         elif not self.trainer_done:
             self.control.stop(ev.Reason.INTERRUPTED)
 

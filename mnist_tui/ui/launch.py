@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..config import TrainConfig
 from ..engine import events as ev
-from ..engine.control import Control
+from ..engine.control import Control, RunControl
 from ..runs.signals import on_signals
 from .app import MnistApp
 
@@ -23,13 +23,15 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
     this process starts ``mnist-tui --resume RUN_DIR --detach`` and leaves, and the run goes on there.
     """
 
-    def trainer_events(control: Control) -> Iterable[ev.Event]:
+    control = Control()  # the trainer's, and the app's to steer it with
+
+    def trainer_events(_: RunControl) -> Iterable[ev.Event]:
         from ..runs.server import RunServer
         from ..runs.start import make_trainer  # imports torch: in the worker, after the first frame
 
         return RunServer(control, mode="app").wrap(make_trainer(config, control, resume=resume).run())
 
-    app = MnistApp(trainer_events, run_dir=resume or config.run_dir, can_detach=True)
+    app = MnistApp(trainer_events, control=control, run_dir=resume or config.run_dir, can_detach=True)
     code = run_in_terminal(app)
     if app.handed_over is not None and app.run_dir:
         from ..runs.background import launch

@@ -26,7 +26,7 @@ def attach_app(info: RunInfo) -> MnistApp:
         if remote is not None:
             app = MnistApp(
                 lambda control: remote.events(),
-                control=remote,  # type: ignore[arg-type]
+                control=remote,
                 stats_reader=lambda device: read_device_stats(device, pid=info.pid),
                 run_dir=run_dir,
                 viewer=True,

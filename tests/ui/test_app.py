@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Footer
 
 from mnist_tui.engine import events as ev
-from mnist_tui.engine.control import Control
+from mnist_tui.engine.control import Control, RunControl
 from mnist_tui.runs.devstats import DeviceStats
 from mnist_tui.ui.app import MnistApp
 from helpers.scripted import DemoRun
@@ -462,6 +462,24 @@ async def test_stop_during_loading():
         assert app.control.stop_requested and app.run_state in (ev.RunState.STOPPING, ev.RunState.FINISHED)
         await wait_for(pilot, lambda: app.trainer_done)
         assert app.run_state == ev.RunState.FINISHED and app.finished.reason == ev.Reason.STOPPED
+
+
+# Viewers -------------------------------------------------------------------------------------------------
+def test_run_control(tmp_path: Path):
+    """The app steers a run in this process (Control) and one in another process (RemoteRun) alike."""
+    import socket
+
+    from mnist_tui.runs.client import RemoteRun
+
+    assert isinstance(Control(), RunControl)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(tmp_path / "s"))
+        listener.listen()
+        remote = RemoteRun(tmp_path / "s")
+        try:
+            assert isinstance(remote, RunControl)
+        finally:
+            remote.close()
 
 
 # Device statistics -------------------------------------------------------------------------------------
