@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from enum import Enum
 from functools import singledispatchmethod
 from typing import ClassVar
 
@@ -44,6 +45,17 @@ from .widgets.early_stopping import EarlyStoppingPanel, describe_changes
 EventSource = Callable[[RunControl], Iterable[ev.Event]]  # called with the app's control
 StatsReader = Callable[[str], DeviceStats]
 Clock = Callable[[], float]
+
+
+class AppMode(str, Enum):
+    """What the app is to the run it shows: where the run trains decides what quitting does and what keys do."""
+
+    __str__ = str.__str__
+
+    TRAIN = "train"  # the run trains in this process: quitting stops it (it saves first)
+    TRAIN_DETACHABLE = "train-detachable"  # ... and quitting may hand it to a background process instead
+    VIEW = "view"  # attached to a run another process trains: every key works, quitting leaves the run going
+    HISTORY = "history"  # read-only: a run that has ended, or its metrics file followed; quitting just leaves
 
 
 class MnistApp(App[None]):
@@ -81,14 +93,10 @@ class MnistApp(App[None]):
         run_dir: str | None = None,
         stats_interval: float = 1.0,
         clock: Clock = time.monotonic,
-        viewer: bool = False,
-        read_only: bool = False,
-        can_detach: bool = False,
+        mode: AppMode = AppMode.TRAIN,
     ) -> None:
         super().__init__()
-        self.viewer = viewer  # attached to a run another process trains: quitting leaves the run going
-        self.read_only = read_only  # showing a run that has ended: no commands
-        self.can_detach = can_detach  # the run trains in this process and can move to a background one
+        self.mode = mode
         self.detaching = False  # the user chose to detach: exit once the trainer has handed over
         self.banner: str | None = None  # a first line for the run log (a viewer says what it shows)
         self.handed_over: ev.RunDetached | None = None  # the trainer saved the run for a background process
@@ -394,6 +402,11 @@ class MnistApp(App[None]):
         self.early_stopping_panel.show_keys(self.check_action("early_stopping", ()) is True)
 
     @property
+    def viewer(self) -> bool:
+        """The run trains in another process, or has ended: the app leaves it as it is."""
+        return self.mode in (AppMode.VIEW, AppMode.HISTORY)
+
+    @property
     def run_active(self) -> bool:
         return self.finished is None and not self.trainer_done
 
@@ -416,7 +429,7 @@ class MnistApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Only keys that apply now are live and shown in the footer."""
         state = self.run_state
-        can_command = self.run_active and not self.control.stop_requested and not self.read_only
+        can_command = self.run_active and not self.control.stop_requested and self.mode is not AppMode.HISTORY
         if action == "pause":
             return can_command and state == ev.RunState.RUNNING
         if action == "resume":
@@ -518,7 +531,7 @@ class MnistApp(App[None]):
         elif self.quitting:
             self.notify("Waiting for the run to save before quitting…", title="Quitting")
         else:
-            self.push_screen(QuitScreen(can_detach=self.can_detach), self._quit_answered)
+            self.push_screen(QuitScreen(can_detach=self.mode is AppMode.TRAIN_DETACHABLE), self._quit_answered)
 
     def _quit_answered(self, answer: str | None) -> None:
         if answer == QUIT_STOP:
@@ -528,7 +541,7 @@ class MnistApp(App[None]):
 
     def detach(self) -> None:
         """Hand the run over to a background process: it saves here and goes on there (see run_app)."""
-        if not (self.can_detach and self.run_active) or self.quitting:
+        if self.mode is not AppMode.TRAIN_DETACHABLE or not self.run_active or self.quitting:
             return
         self.detaching = self.quitting = True
         self._stop_run("detaching: saving the run for a background process…", ev.Reason.DETACHED)

@@ -13,7 +13,7 @@ from ..config import TrainConfig
 from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.signals import on_signals
-from .app import MnistApp
+from .app import AppMode, MnistApp
 
 
 def run_app(config: TrainConfig, resume: str | None = None) -> int:
@@ -31,7 +31,7 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
 
         return RunServer(control, mode="app").wrap(make_trainer(config, control, resume=resume).run())
 
-    app = MnistApp(trainer_events, control=control, run_dir=resume or config.run_dir, can_detach=True)
+    app = MnistApp(trainer_events, control=control, run_dir=resume or config.run_dir, mode=AppMode.TRAIN_DETACHABLE)
     code = run_in_terminal(app)
     if app.handed_over is not None and app.run_dir:
         from ..runs.background import launch

@@ -12,7 +12,7 @@ from ..runs.catalogue import RunInfo, recorded_events
 from ..runs.client import RemoteRun
 from ..runs.devstats import DeviceStats, read_device_stats
 from ..runs.protocol import RemoteError
-from .app import MnistApp
+from .app import AppMode, MnistApp
 from .launch import run_in_terminal
 
 
@@ -29,7 +29,7 @@ def attach_app(info: RunInfo) -> MnistApp:
                 control=remote,
                 stats_reader=lambda device: read_device_stats(device, pid=info.pid),
                 run_dir=run_dir,
-                viewer=True,
+                mode=AppMode.VIEW,
             )
             app.banner = (
                 f"attached to the run in process {info.pid} ({info.mode}): every key works; q leaves it running"
@@ -41,8 +41,7 @@ def attach_app(info: RunInfo) -> MnistApp:
         control=Control(),
         stats_reader=lambda device: read_device_stats(device, pid=info.pid) if follow else DeviceStats(),
         run_dir=run_dir,
-        viewer=True,
-        read_only=True,
+        mode=AppMode.HISTORY,
     )
     app.banner = (
         f"following {run_dir}/metrics.jsonl: its process has no socket, so this view is read-only"

@@ -6,7 +6,7 @@ import asyncio
 import functools
 
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.app import AppMode, MnistApp
 
 STATS = DeviceStats(
     cpu_percent=42.0,
@@ -33,6 +33,8 @@ def run_async(test):
 
 def make_app(source, **kwargs) -> MnistApp:
     kwargs.setdefault("stats_reader", lambda device: STATS)
+    if kwargs.pop("can_detach", False):  # tests/runs/test_detach.py's spelling, until it says mode= itself
+        kwargs["mode"] = AppMode.TRAIN_DETACHABLE
     return MnistApp(source, **kwargs)
 
 

@@ -11,7 +11,7 @@ from textual.widgets import Footer
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control, RunControl
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.app import AppMode, MnistApp
 from helpers.scripted import DemoRun
 from mnist_tui.ui.screens import HelpScreen, QuitScreen
 
@@ -480,6 +480,64 @@ def test_run_control(tmp_path: Path):
             assert isinstance(remote, RunControl)
         finally:
             remote.close()
+
+
+class ViewerControl(Control):
+    """A viewer's control as the app sees it: closing it hangs up, and the run's event stream ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def stop(self, reason: str = "stopped") -> None:
+        self.calls.append("stop")
+        super().stop(reason)
+
+    def close(self) -> None:
+        self.calls.append("close")
+        super().stop()  # the scripted source stands for the socket: it ends when the viewer hangs up
+
+
+@run_async
+async def test_a_viewer_steers_the_run_and_q_leaves_it_going():
+    control = ViewerControl()
+    app = make_app(hold(30), control=control, mode=AppMode.VIEW)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.iteration == 30)
+        assert app.viewer and footer_actions(app) >= {"pause", "stop", "checkpoint"}
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.run_state == ev.RunState.PAUSED)
+        await pilot.press("q")  # no question: the run goes on in its own process
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 0 and control.calls == ["close"]
+
+
+@run_async
+async def test_history_is_read_only_and_q_leaves_at_once():
+    control = ViewerControl()
+    app = make_app(hold(30), control=control, mode=AppMode.HISTORY)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.iteration == 30)
+        assert app.viewer and footer_actions(app) == {"toggle_digits", "screenshot", "help", "quit"}
+        await pilot.press("p", "s", "c", "e", "l")
+        assert not control.paused and not isinstance(app.screen, (QuitScreen, HelpScreen))
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 0 and control.calls == ["close"]
+
+
+@pytest.mark.parametrize("mode", [AppMode.TRAIN, AppMode.TRAIN_DETACHABLE])
+@run_async
+async def test_only_a_detachable_run_offers_to_detach(mode):
+    app = make_app(hold(30), mode=mode)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.iteration == 30)
+        assert not app.viewer
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        assert bool(app.screen.query("#quit-detach")) == (mode is AppMode.TRAIN_DETACHABLE)
+        await pilot.press("n")
+    assert app.control.stop_requested  # the app closed: a run in this process stops
 
 
 # Device statistics -------------------------------------------------------------------------------------
