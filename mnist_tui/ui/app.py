@@ -34,6 +34,7 @@ from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.devstats import DeviceStats, read_device_stats
 from . import format as fmt
+from .commands import COMMANDS
 from .messages import DeviceStatsRead, EngineEvent
 from .screens import EarlyStoppingForm, HelpScreen, LearningRateScreen, QuitScreen
 from .screens.errors import ErrorsScreen
@@ -66,20 +67,7 @@ class MnistApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-normal"), (170, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (34, "-medium"), (50, "-tall")]
 
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("p,space", "pause", "Pause", tooltip="Pause the run after this step"),
-        Binding("p,space", "resume", "Resume", tooltip="Resume the paused run"),
-        Binding("s", "stop", "Stop", tooltip="Finish the step, evaluate, save and end the run"),
-        Binding("c", "checkpoint", "Checkpoint", tooltip="Save a checkpoint now"),
-        Binding("d", "toggle_digits", "Digits", tooltip="Training digits or predictions"),
-        Binding("m", "errors", "Errors", tooltip="Browse the misclassified test digits and the confusion matrix"),
-        Binding("S", "screenshot", "Screenshot", tooltip="Save an SVG screenshot into the run directory"),
-        Binding("question_mark", "help", "Help", tooltip="Keys and panels"),
-        Binding("q", "quit", "Quit", tooltip="Quit (asks while the run is active)"),
-        # After q: where the footer is too narrow for all, these are the ones cut (the panel shows them too).
-        Binding("e", "early_stopping", "Early stop", tooltip="Early-stopping settings (apply at the next evaluation)"),
-        Binding("l", "learning_rate", "LR", tooltip="Set the learning rate, or x0.1 / x10 (from the next step)"),
-    ]
+    BINDINGS: ClassVar[list[Binding]] = [command.binding for command in COMMANDS]
 
     run_state: reactive[str] = reactive(ev.RunState.STARTING, bindings=True, init=False)
     digits_view: reactive[str] = reactive("train", bindings=True, init=False)  # "train" | "predictions"
@@ -570,22 +558,10 @@ class MnistApp(App[None]):
 
     # Command palette: the same actions, by name -------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        ours = (
-            ("pause", "Pause", "Pause the run after this step"),
-            ("resume", "Resume", "Resume the paused run"),
-            ("stop", "Stop the run", "Finish the step, evaluate, save; the app stays open"),
-            ("checkpoint", "Save checkpoint", "Save a checkpoint of the run now"),
-            ("toggle_digits", "Switch digits", "Show the training digits or the predictions"),
-            ("errors", "Browse errors", "The misclassified test digits, the confusion matrix, per-class accuracy"),
-            ("early_stopping", "Early stopping settings", "Patience, min delta, warm-up… (at the next evaluation)"),
-            ("learning_rate", "Learning rate", "Set the learning rate, or x0.1 / x10 (from the next step)"),
-            ("screenshot", "Screenshot", "Save an SVG screenshot into the run directory"),
-            ("help", "Help", "Keys and what the panels show"),
-            ("quit", "Quit", "Quit (asks first while the run is active)"),
-        )
-        for action, title, help_text in ours:
-            if self.check_action(action, ()):
-                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        for command in COMMANDS:
+            if self.check_action(command.action, ()):
+                action = getattr(self, f"action_{command.action}")
+                yield SystemCommand(command.palette_title, command.palette_help, action)
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Screenshot"):
                 yield command

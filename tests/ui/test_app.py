@@ -356,6 +356,11 @@ async def test_command_palette_offers_the_actions_that_apply():
             assert title in titles
         assert "Resume" not in titles
         assert titles.count("Quit") == 1 and titles.count("Screenshot") == 1
+        helps = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert helps["Pause"] == "Pause the run after this step"  # the footer's tooltip
+        assert helps["Stop the run"] == "Finish the step, evaluate, save; the app stays open"  # its own
+        tooltips = {b.binding.description: b.binding.tooltip for b in app.screen.active_bindings.values()}
+        assert tooltips["Stop"] == "Finish the step, evaluate, save and end the run"
         await pilot.press("p")
         await wait_for(pilot, lambda: app.run_state == ev.RunState.PAUSED)
         titles = [c.title for c in app.get_system_commands(app.screen)]

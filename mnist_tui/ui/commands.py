@@ -1,0 +1,66 @@
+"""The live app's commands, written once: the keys and footer bindings, and the command palette's entries.
+
+Each command has its keys, its word in the footer and its tooltip there; the palette shows the same command by
+a title and a help line, which are the footer's word and the tooltip unless the command says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Command:
+    keys: str
+    action: str  # the app's action_<action>, and the name check_action is asked about
+    description: str  # the footer's word
+    tooltip: str  # the footer key's tooltip
+    title: str = ""  # the palette's title, where it is not the footer's word
+    help: str = ""  # the palette's help, where it is not the tooltip
+
+    @property
+    def binding(self) -> Binding:
+        return Binding(self.keys, self.action, self.description, tooltip=self.tooltip)
+
+    @property
+    def palette_title(self) -> str:
+        return self.title or self.description
+
+    @property
+    def palette_help(self) -> str:
+        return self.help or self.tooltip
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("p,space", "pause", "Pause", "Pause the run after this step"),
+    Command("p,space", "resume", "Resume", "Resume the paused run"),
+    Command(
+        "s", "stop", "Stop", "Finish the step, evaluate, save and end the run",
+        title="Stop the run", help="Finish the step, evaluate, save; the app stays open",
+    ),
+    Command(
+        "c", "checkpoint", "Checkpoint", "Save a checkpoint now",
+        title="Save checkpoint", help="Save a checkpoint of the run now",
+    ),
+    Command(
+        "d", "toggle_digits", "Digits", "Training digits or predictions",
+        title="Switch digits", help="Show the training digits or the predictions",
+    ),
+    Command(
+        "m", "errors", "Errors", "Browse the misclassified test digits and the confusion matrix",
+        title="Browse errors", help="The misclassified test digits, the confusion matrix, per-class accuracy",
+    ),
+    Command("S", "screenshot", "Screenshot", "Save an SVG screenshot into the run directory"),
+    Command("question_mark", "help", "Help", "Keys and panels", help="Keys and what the panels show"),
+    Command("q", "quit", "Quit", "Quit (asks while the run is active)", help="Quit (asks first while the run is active)"),
+    # After q: where the footer is too narrow for all, these are the ones cut (the panel shows them too).
+    Command(
+        "e", "early_stopping", "Early stop", "Early-stopping settings (apply at the next evaluation)",
+        title="Early stopping settings", help="Patience, min delta, warm-up… (at the next evaluation)",
+    ),
+    Command(
+        "l", "learning_rate", "LR", "Set the learning rate, or x0.1 / x10 (from the next step)", title="Learning rate"
+    ),
+)  # fmt: skip
