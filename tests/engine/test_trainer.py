@@ -122,7 +122,7 @@ def test_seeded_cpu_runs_are_reproducible(synthetic_dir, tmp_path):
 def test_evaluation_uses_eval_mode_and_changes_nothing(synthetic_dir, tmp_path):
     """Evaluating twice in a row gives the same result: no dropout, no batch-norm update from test images."""
     from mnist_tui.engine.preprocess import normalise
-    from mnist_tui.engine.trainer import _evaluate
+    from mnist_tui.engine.evaluation import evaluate as _evaluate
 
     net = TutorialNet().eval()
     x = normalise(torch.randint(0, 255, (300, 28, 28), dtype=torch.uint8))
