@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any, Iterator
 
 import torch
@@ -65,13 +65,23 @@ class _Diverged(Exception):
 
 class Trainer:
     def __init__(
-        self, config: TrainConfig, control: Control | None = None, *, output: RunOutput, resume: bool = False
+        self,
+        config: TrainConfig,
+        control: Control | None = None,
+        *,
+        output: RunOutput,
+        resume: bool = False,
+        notes: Sequence[str] = (),
     ) -> None:
-        """``config.run_dir`` is ``output``'s path; ``resume``: continue from ``output.last_checkpoint``."""
+        """``config.run_dir`` is ``output``'s path; ``resume``: continue from ``output.last_checkpoint``.
+
+        ``notes``: lines for the run's log once it has loaded, such as the settings a resumed run changes.
+        """
         self.config = config
         self.control = control or Control()
         self.output = output
         self.resume = resume
+        self.notes = tuple(notes)
 
     # --- events -------------------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -133,6 +143,8 @@ class Trainer:
         self.best_weights: dict[str, torch.Tensor] | None = None  # the best seen, for restore_best
         if checkpoint is not None:
             yield from self._resume(checkpoint)
+        for note in self.notes:
+            yield from self._emit(Log(note))
         self.data = DeviceData.load(arrays, resolved.class_names, device)
         self.eval_batch = eval_batch_size(device, cfg.eval_batch_size)
         augment = {"degrees": cfg.aug_rotate, "scale": cfg.aug_scale, "shift": cfg.aug_shift}
