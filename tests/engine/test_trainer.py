@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 import torch
@@ -16,9 +14,7 @@ from mnist_tui.engine.control import Control
 from mnist_tui.engine.models import MODELS, TutorialNet, count_parameters
 from mnist_tui.runs.rundir import RunDirectory
 from mnist_tui.runs.start import make_trainer
-
-
-from helpers.engine import config, of, run_all
+from helpers.engine import DEADLINE, Consumer, WatchedControl, config, of, run_all, state_is
 
 
 def describe(module: torch.nn.Module) -> str:
@@ -137,38 +133,29 @@ def test_evaluation_uses_eval_mode_and_changes_nothing(synthetic_dir, tmp_path):
 
 
 def test_pause_resume_and_stop_from_another_thread(synthetic_dir, tmp_path):
-    control = Control()
-    cfg = config(synthetic_dir, tmp_path / "run", epochs=50, eval_every=1000)
-    seen: list[ev.Event] = []
-    got_step = threading.Event()
-
-    def consume():
-        for event in make_trainer(cfg, control).run():
-            seen.append(event)
-            if isinstance(event, ev.StepMetrics):
-                got_step.set()
-
-    worker = threading.Thread(target=consume)
-    worker.start()
-    assert got_step.wait(60)
+    """Pause holds the trainer between two steps until resume; stop ends the run as a graceful stop does."""
+    control = WatchedControl()
+    run = Consumer(make_trainer(config(synthetic_dir, tmp_path / "run", epochs=50, eval_every=1000), control).run())
+    run.wait_for(lambda e: isinstance(e, ev.StepMetrics), "a step")
     control.pause()
-    deadline = time.monotonic() + 30
-    while not any(getattr(e, "state", None) == ev.RunState.PAUSED for e in seen) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    paused_at = len(seen)
-    time.sleep(0.5)
-    assert len(seen) == paused_at  # nothing happens while paused
-    assert worker.is_alive()
+    paused = run.wait_for(state_is(ev.RunState.PAUSED), "the pause")
+    assert control.trainer_waiting.wait(DEADLINE)  # paused: the trainer blocks until a command comes
+    assert len(run.events) == paused + 1  # and does nothing after saying so
     control.resume()
-    time.sleep(0.2)
+    resumed = run.wait_for(state_is(ev.RunState.RUNNING), "the resume", after=paused)
+    assert resumed == paused + 1
+    run.wait_for(lambda e: isinstance(e, ev.StepMetrics), "a step after the resume", after=resumed)
     control.stop()
-    worker.join(60)
-    assert not worker.is_alive()
+    seen = run.join()
+
     states = [e.state for e in seen if isinstance(e, ev.StateChanged)]
-    assert ev.RunState.PAUSED in states and states[states.index(ev.RunState.PAUSED) + 1] == ev.RunState.RUNNING
     assert states[-1] == ev.RunState.STOPPING
     finished = seen[-1]
     assert isinstance(finished, ev.RunFinished) and finished.reason == ev.Reason.STOPPED
+    # Every step was reported once, in order, across the pause: none lost, none done twice.
+    steps = of(seen, ev.StepMetrics)
+    reported = [i for s in steps for i in range(s.iteration - len(s.losses) + 1, s.iteration + 1)]
+    assert reported == list(range(1, finished.iteration + 1))
     # A graceful stop evaluates and saves at the step it reached.
     last_eval = of(seen, ev.Evaluation)[-1]
     assert last_eval.iteration == finished.iteration
@@ -177,31 +164,26 @@ def test_pause_resume_and_stop_from_another_thread(synthetic_dir, tmp_path):
 
 
 def test_stop_while_paused_ends_the_run(synthetic_dir, tmp_path):
-    control = Control()
+    """A stop wakes a paused trainer, and the run ends where it was."""
+    control = WatchedControl()
     control.pause()
-    threading.Timer(0.5, control.stop).start()
-    events = run_all(config(synthetic_dir, tmp_path / "run"), control)
+    run = Consumer(make_trainer(config(synthetic_dir, tmp_path / "run"), control).run())
+    assert control.trainer_waiting.wait(DEADLINE)  # paused before its first step
+    control.stop()  # wakes it
+    events = run.join()
     assert events[-1].reason == ev.Reason.STOPPED and events[-1].iteration == 0
 
 
 def test_save_now_works_while_paused(synthetic_dir, tmp_path):
-    control = Control()
+    """Save now writes a checkpoint while paused, and the run stays paused."""
+    control = WatchedControl()
     control.pause()
-    saved = threading.Event()
-
-    def consume(events):
-        for event in events:
-            if isinstance(event, ev.CheckpointSaved):
-                saved.set()
-            yield event
-
-    def save_then_stop():
-        control.save_now()
-        saved.wait(30)
-        control.stop()
-
-    threading.Timer(0.3, save_then_stop).start()
-    events = list(consume(make_trainer(config(synthetic_dir, tmp_path / "run"), control).run()))
+    run = Consumer(make_trainer(config(synthetic_dir, tmp_path / "run"), control).run())
+    assert control.trainer_waiting.wait(DEADLINE)
+    control.save_now()
+    run.wait_for(lambda e: isinstance(e, ev.CheckpointSaved), "the checkpoint")
+    control.stop()
+    events = run.join()
     states = [e.state for e in events if isinstance(e, ev.StateChanged)]
     first_save = next(e for e in events if isinstance(e, ev.CheckpointSaved))
     assert first_save.tag == "last" and first_save.iteration == 0

@@ -11,11 +11,10 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from helpers.engine import Consumer, of, state_is, until
 from helpers.ui import make_app, run_async, wait_for
 
 from mnist_tui.config import EarlyStoppingConfig, TrainConfig
@@ -47,39 +46,14 @@ def start_detached(synthetic_dir: Path, run: Path, *extra: str) -> int:
     return json.loads((run / "process.json").read_text())["pid"]
 
 
-def until(predicate, timeout: float = TIMEOUT, what: str = "the run") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-class Viewer:
-    """A RemoteRun whose events are collected by a thread, as the app's worker would."""
+class Viewer(Consumer):
+    """A RemoteRun whose events are collected by a thread, as the app's worker would; a test waits on them."""
 
     def __init__(self, run: Path) -> None:
         info = read_run(run)
         assert info is not None and info.active and info.socket, info
         self.remote = RemoteRun(info.socket, run_dir=run)
-        self.events: list[ev.Event] = []
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._collect, daemon=True)
-        self.thread.start()
-
-    def _collect(self) -> None:
-        try:
-            for event in self.remote.events():
-                self.events.append(event)
-        except BaseException as exc:  # noqa: BLE001 - shown by the test that looks
-            self.error = exc
-            raise
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def state(self) -> str | None:
-        states = self.of(ev.StateChanged)
-        return states[-1].state if states else None
+        super().__init__(self.remote.events())
 
 
 @pytest.fixture
@@ -104,39 +78,38 @@ def test_detach_attach_pause_close_reattach_stop(synthetic_dir: Path, run: Path)
     assert stat.S_IMODE(os.stat(info.socket).st_mode) == 0o600  # only this user can reach it
 
     first = Viewer(run)
-    until(lambda: len(first.of(ev.Evaluation)) >= 2, what="evaluations")
+    first.wait_until(lambda: len(first.of(ev.Evaluation)) >= 2, "evaluations")
     assert isinstance(first.events[0], ev.StateChanged)  # the history from the run's first event
     assert len(first.of(ev.RunStarted)) == 1 and first.of(ev.Previews)
 
     first.remote.pause()
-    until(lambda: first.state() == ev.RunState.PAUSED, what="the pause")
+    first.wait_for(state_is(ev.RunState.PAUSED), "the pause")
     assert read_run(run).state == ev.RunState.PAUSED
     first.remote.close()  # the viewer leaves; the run stays (paused)
-    first.thread.join(10)
-    time.sleep(0.3)
-    assert read_run(run).active
+    first.join(10)
+    assert read_run(run).active  # and the two viewers below steer it on
 
     second, third = Viewer(run), Viewer(run)  # two viewers at once
-    until(lambda: second.state() == ev.RunState.PAUSED and third.state() == ev.RunState.PAUSED, what="the history")
+    for viewer in (second, third):
+        viewer.wait_until(lambda v=viewer: v.state() == ev.RunState.PAUSED, "the history")
     assert second.remote.paused  # the hello says paused, so p resumes
     steps = [e.iteration for e in second.of(ev.StepMetrics)]
     assert steps == sorted(steps) and len(second.of(ev.RunStarted)) == 1  # whole history, nothing twice
     second.remote.resume()
-    until(lambda: third.state() == ev.RunState.RUNNING, what="the resume, seen by the other viewer")
+    third.wait_until(lambda: third.state() == ev.RunState.RUNNING, "the resume, seen by the other viewer")
     second.remote.set_lr(1e-4)
-    until(lambda: any(e.changes.get("lr") == 1e-4 for e in third.of(ev.SettingsChanged)), what="the new lr")
+    third.wait_for(lambda e: isinstance(e, ev.SettingsChanged) and e.changes.get("lr") == 1e-4, "the new lr")
     second.remote.set_early_stopping(EarlyStoppingConfig(patience=7, warmup_evals=500))
-    until(
-        lambda: any(e.changes.get("early_stopping", {}).get("patience") == 7 for e in third.of(ev.SettingsChanged)),
-        what="the new early-stopping settings",
+    third.wait_for(
+        lambda e: isinstance(e, ev.SettingsChanged) and e.changes.get("early_stopping", {}).get("patience") == 7,
+        "the new early-stopping settings",
     )
-    saved = len(third.of(ev.CheckpointSaved))
+    saved = len(third.events)
     second.remote.save_now()
-    until(lambda: len(third.of(ev.CheckpointSaved)) > saved, what="a checkpoint on demand")
+    third.wait_for(lambda e: isinstance(e, ev.CheckpointSaved), "a checkpoint on demand", after=saved)
     third.remote.stop()
     for viewer in (second, third):
-        viewer.thread.join(TIMEOUT)
-        finished = viewer.of(ev.RunFinished)
+        finished = of(viewer.join(), ev.RunFinished)
         assert [f.reason for f in finished] == [ev.Reason.STOPPED]
     until(lambda: not read_run(run).active, what="the process to end")
     summary = json.loads((run / "summary.json").read_text())
@@ -256,7 +229,7 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
     info = read_run(run)
     assert info.active and info.mode == "detached"
     viewer = Viewer(run)
-    until(lambda: len(viewer.of(ev.RunStarted)) == 2, what="the background process")
+    viewer.wait_until(lambda: len(viewer.of(ev.RunStarted)) == 2, "the background process")
     assert viewer.of(ev.RunStarted)[1].start_iteration == app.handed_over.iteration
     assert any(isinstance(e, ev.RunDetached) for e in viewer.events)
     attached = attach_app(read_run(run))  # the charts show the whole run, from before the handover on
@@ -268,7 +241,7 @@ async def test_detach_from_a_normal_run_hands_it_to_a_background_process(synthet
         await pilot.press("q")
     viewer.remote.stop()
     for v in (viewer, watcher):
-        v.thread.join(TIMEOUT)
+        v.join()
         kinds = [e.kind for e in v.events]
         assert [f.reason for f in v.of(ev.RunFinished)] == [ev.Reason.STOPPED], (v is watcher, kinds[-6:], len(kinds), v.error, v.thread.is_alive())
         assert len(v.of(ev.RunStarted)) == 2 and len(v.of(ev.RunDetached)) == 1
@@ -293,13 +266,16 @@ async def test_a_run_detached_while_paused_stays_paused_in_the_background(synthe
     assert app.handed_over is not None and app.handed_over.paused
     assert launch(None, resume=str(run), quiet=True, paused=app.handed_over.paused) == 0  # as run_app does
     viewer = Viewer(run)
-    until(lambda: len(viewer.of(ev.RunStarted)) == 2 and viewer.state() == ev.RunState.PAUSED, what="the paused background run")
-    time.sleep(1.0)
-    assert not [e for e in viewer.of(ev.StepMetrics) if e.iteration > app.handed_over.iteration]  # it waits
+    started = viewer.wait_for(lambda e: isinstance(e, ev.RunStarted) and e.start_iteration > 0, "the background process")
+    paused = viewer.wait_for(state_is(ev.RunState.PAUSED), "the paused background run", after=started)
+    viewer.remote.save_now()  # answered while paused: a checkpoint where it was handed over, and no step
+    saved = viewer.wait_for(lambda e: isinstance(e, ev.CheckpointSaved), "a checkpoint on demand", after=paused)
+    assert viewer.events[saved].iteration == app.handed_over.iteration
+    assert not [e for e in viewer.events[paused + 1 : saved] if isinstance(e, (ev.StepMetrics, ev.StateChanged))]
     viewer.remote.resume()
-    until(lambda: any(e.iteration > app.handed_over.iteration for e in viewer.of(ev.StepMetrics)), what="steps")
+    viewer.wait_for(lambda e: isinstance(e, ev.StepMetrics) and e.iteration > app.handed_over.iteration, "steps")
     viewer.remote.stop()
-    viewer.thread.join(TIMEOUT)
+    viewer.join()
     assert [f.reason for f in viewer.of(ev.RunFinished)] == [ev.Reason.STOPPED]
 
 

@@ -7,10 +7,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from mnist_tui.engine.checkpoints import load_checkpoint
+
+
+def exit_status(pid: int, timeout: float) -> int | None:
+    """Wait for child ``pid`` to end: its status, or None while it still runs at the deadline."""
+    status: list[int] = []
+    waiter = threading.Thread(target=lambda: status.append(os.waitpid(pid, 0)[1]), daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+    return status[0] if status else None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
@@ -56,21 +66,16 @@ def test_app_on_a_terminal_that_hangs_up_saves_and_exits(synthetic_dir, tmp_path
         os.execvp(sys.executable, [sys.executable, "-m", "mnist_tui", "--dataset", str(synthetic_dir),
                   "--device", "cpu", "--batch-size", "50", "--eval-every", "4", "--epochs", "500",
                   "--run-dir", str(run)])  # fmt: skip
+    best = run / "checkpoints" / "best.pt"
     deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "best.pt").exists() and time.monotonic() < deadline:
+    while not best.exists() and time.monotonic() < deadline:  # reading what the app draws, so it never blocks
         if select.select([fd], [], [], 0.2)[0]:
             try:
                 os.read(fd, 65536)
             except OSError:
                 break
     os.close(fd)  # the terminal goes away: the kernel sends SIGHUP to the app
-    status = None
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.2)
-    else:
+    if exit_status(pid, timeout=120) is None:
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the app kept running after its terminal hung up")
     summary = json.loads((run / "summary.json").read_text())
