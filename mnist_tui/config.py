@@ -7,6 +7,7 @@ it as ``config.json`` so a run can be resumed or inspected later.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,46 @@ MONITORS = ("accuracy", "loss")  # test accuracy (higher is better, in percent) 
 
 class ConfigError(ValueError):
     """A configuration value is out of range; the message names the field and the problem."""
+
+
+MAX_SEED = 2**32 - 1  # what every generator of a run can be seeded with (numpy's limit; torch takes more)
+MAX_COUNT = 10**12  # a bound on counts (epochs, steps, batch sizes) far beyond any run, far below overflow
+MAX_THREADS = 1024
+
+
+def _option(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def check_types(obj: Any) -> None:
+    """Every field of a config dataclass has the type it declares (a config.json may say anything): whole
+    numbers are ints (not bools), numbers are finite, flags are bools, names are strings."""
+    for f in dataclasses.fields(obj):
+        value, kind = getattr(obj, f.name), str(f.type)
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith("int"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            want = "a whole number"
+        elif kind.startswith("float"):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            want = "a finite number"
+        elif kind.startswith("bool"):
+            ok, want = isinstance(value, bool), "true or false"
+        elif kind.startswith("str"):
+            ok, want = isinstance(value, str), "a string"
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"{_option(f.name)} must be {want}, got {value!r}")
+
+
+def check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
+    """``low <= value <= high`` (``low < value`` with ``low_open``), or a ConfigError naming the option."""
+    if (value <= low if low_open else value < low) or value > high:
+        lowest = f"greater than {low:g}" if low_open else f"{low:g} or more"
+        highest = f"{high:,}" if isinstance(high, int) else f"{high:g}"
+        raise ConfigError(f"{_option(name)} must be {lowest} and at most {highest}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -42,12 +83,16 @@ class EarlyStoppingConfig:
     restore_best: bool = True  # end the run with the best weights seen (also when it ends without stopping)
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.monitor not in MONITORS:
             raise ConfigError(f"--monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
         if not isinstance(self.patience, int) or self.patience < 1:
             raise ConfigError(f"--patience must be a whole number of 1 or more, got {self.patience}")
         if not self.min_delta >= 0:
             raise ConfigError(f"--min-delta must be 0 or more, got {self.min_delta}")
+        check_range("min_delta", self.min_delta, 0, 100)
+        check_range("patience", self.patience, 1, MAX_COUNT)
+        check_range("warmup_evals", self.warmup_evals, 0, MAX_COUNT)
         if not isinstance(self.warmup_evals, int) or self.warmup_evals < 0:
             raise ConfigError(f"--warmup-evals must be a whole number of 0 or more, got {self.warmup_evals}")
 
@@ -97,6 +142,9 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        check_types(self)
+        if not isinstance(self.early_stopping, EarlyStoppingConfig):
+            raise ConfigError(f"early_stopping must be a set of early-stopping settings, got {self.early_stopping!r}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.cuda_graphs not in GRAPH_MODES:
@@ -138,6 +186,12 @@ class TrainConfig:
             raise ConfigError(f"--aug-shift must be between 0 and 14 pixels, got {self.aug_shift}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"--ema must be at least 0 (off) and below 1, got {self.ema}")
+        for name in ("epochs", "batch_size", "eval_every", "plateau_patience", "max_steps", "eval_batch_size"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 0, MAX_COUNT)
+        check_range("seed", self.seed, 0, MAX_SEED)
+        check_range("threads", self.threads, 0, MAX_THREADS)
+
         if self.preset not in PRESETS:
             raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.model not in MODEL_NAMES:
@@ -157,7 +211,9 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("early_stopping"), dict):
-            values["early_stopping"] = EarlyStoppingConfig(**values["early_stopping"])
+            es = values["early_stopping"]
+            known_es = {f.name for f in dataclasses.fields(EarlyStoppingConfig)}
+            values["early_stopping"] = EarlyStoppingConfig(**{k: v for k, v in es.items() if k in known_es})
         return cls(**values)
 
 

@@ -27,5 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     return command.run(command.parser().parse_args(argv[1:] if name else argv))
 
 
+def entry() -> None:
+    """The ``mnist-tui`` program: ``main``, then exit with its code whatever signal arrives while exiting."""
+    code = main()
+    from ..runs.signals import ignore_signals
+
+    ignore_signals()  # the run has saved and summarised: a late Ctrl+C must not turn its exit into a crash
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..config import TrainConfig
+
+DEFAULT_DATASET = TrainConfig().dataset
 from ..engine.events import EXIT_BAD_INPUT
 
 
@@ -29,24 +32,33 @@ def int_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def count_arg(text: str) -> int:
+    """A whole number of 1 or more (a count of things to show)."""
+    value = int_arg(text)
+    if not 1 <= value <= 10**9:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000000000, got {text!r}")
+    return value
+
+
 def float_arg(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def data_options(parser: argparse.ArgumentParser) -> None:
+    """--dataset and --data-dir; the parser's own default applies (SUPPRESS for training: only what is given)."""
     parser.add_argument(
         "--dataset",
-        default=TrainConfig().dataset,
-        help="mnist, fashion-mnist, kmnist, or a directory holding the four IDX files (default: %(default)s)",
+        help=f"mnist, fashion-mnist, kmnist, or a directory holding the four IDX files (default: {DEFAULT_DATASET})",
     )
     parser.add_argument(
         "--data-dir", help="look here first for the data files (DIR/MNIST/raw/ or a flat directory; raw or .gz)"
     )
-
-
 
 
 def interactive() -> bool:

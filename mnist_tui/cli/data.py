@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .common import ArgumentParser, data_options, fail
+from .common import DEFAULT_DATASET, ArgumentParser, data_options, fail
 
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="mnist-tui data", description="Show where the data set comes from, and fetch it.")
     data_options(p)
+    p.set_defaults(dataset=DEFAULT_DATASET)
     p.add_argument("--no-fetch", action="store_true", help="only show the sources; fetch nothing")
     return p
 

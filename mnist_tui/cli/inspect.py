@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import DEVICE_HINT
-from .common import ArgumentParser, fail, int_arg, interactive
+from .common import ArgumentParser, count_arg, fail, interactive
 
 if TYPE_CHECKING:
     from ..engine.events import EvaluationSnapshot
@@ -26,7 +26,7 @@ def parser() -> ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (as written by a training run)")
     p.add_argument("--device", default="auto", help=f"{DEVICE_HINT} (default: %(default)s)")
     p.add_argument("--headless", action="store_true", help="no app: print the tables and write the CSVs")
-    p.add_argument("--top", type=int_arg, default=10, help="confused pairs to print (default: %(default)s)")
+    p.add_argument("--top", type=count_arg, default=10, help="confused pairs to print (default: %(default)s)")
     return p
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..config import (
@@ -42,7 +43,7 @@ def parser() -> ArgumentParser:
         argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
     p.add_argument("--version", action="version", version=f"mnist-tui {__version__}")
-    p.add_argument("--preset", default="tutorial", help=f"{' | '.join(PRESETS)} (default: tutorial)")
+    p.add_argument("--preset", help=f"{' | '.join(PRESETS)} (default: tutorial)")
     data_options(p)
     g = p.add_argument_group("training (defaults: the tutorial preset)")
     g.add_argument("--model", help=f"{' | '.join(MODEL_NAMES)} (default: {d.model})")
@@ -128,17 +129,40 @@ def parser() -> ArgumentParser:
     return p
 
 
-def _refuse_if_active(run_dir: str) -> None:
-    from ..runs.catalogue import read_run
+# What may change when a run is resumed: how long it goes on and where; everything else is the run's own.
+RESUMABLE = ("max_steps", "epochs", "device", "threads")
+NOT_CONFIG = ("resume", "headless", "detach")  # how to run it, not what it computes
 
-    info = read_run(run_dir)
-    if info is not None and info.active:
-        fail(f"{info.path}: process {info.pid} is training this run; watch it with 'mnist-tui attach {info.path}'")
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given with ``--resume`` that apply to the resumed run, checked against its saved config
+    (one line and exit code 2 for a directory that holds no run, an option that cannot change, a bad value)."""
+    from ..engine.errors import InputError
+    from ..runs.rundir import RunDirectory
+
+    given = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
+    refused = [_option(k) for k in given if k not in RESUMABLE]
+    if refused:
+        fail(
+            f"{', '.join(refused)} cannot change on a resumed run (it goes on with its own settings; "
+            f"these can: {', '.join(_option(k) for k in RESUMABLE)})"
+        )
+    try:
+        RunDirectory(args.resume).read_config().replace(**given)
+    except ConfigError as exc:
+        fail(str(exc))
+    except InputError as exc:
+        fail(str(exc))
+    return given
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = dict(vars(args))
-    for key in ("preset", "resume", "headless", "detach"):
+    for key in ("preset", *NOT_CONFIG):
         given.pop(key, None)
     if given.get("data_dir") is not None:
         if not Path(given["data_dir"]).expanduser().is_dir():
@@ -146,26 +170,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         given["data_dir"] = str(Path(given["data_dir"]).expanduser())
     es = {("enabled" if k == "early_stopping" else k): given.pop(k) for k in ES_FIELDS if k in given}
     try:
-        return preset_config(args.preset, early_stopping=es, **given)
+        return preset_config(getattr(args, "preset", "tutorial"), early_stopping=es, **given)
     except ConfigError as exc:
         fail(str(exc))
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
     resume = getattr(args, "resume", None)
-    if resume and not Path(resume).expanduser().is_dir():
-        fail(f"--resume {resume}: no such run directory")
+    if resume:
+        if not Path(resume).expanduser().is_dir():
+            fail(f"--resume {resume}: no such run directory")
+        config, changes = None, resume_changes(args)
+    else:
+        config, changes = config_from_args(args), {}
     if getattr(args, "detach", False):
         from ..runs.background import launch
 
-        if resume:
-            _refuse_if_active(resume)
-        return launch(config, resume=resume)
+        return launch(config, resume=resume, changes=changes)
     if getattr(args, "headless", False) or not interactive():
         from ..console.headless import run_headless
 
-        return run_headless(config, resume=resume)
+        return run_headless(config, resume=resume, changes=changes)
     from ..ui.launch import run_app
 
-    return run_app(config, resume=resume)
+    return run_app(config, resume=resume, changes=changes)

@@ -6,11 +6,12 @@ gracefully (evaluate, save, write the summary with reason ``interrupted``); a se
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..config import TrainConfig
 from ..engine.control import Control
@@ -25,20 +26,29 @@ from ..engine.events import (
     StateChanged,
     StepMetrics,
 )
-from ..runs.signals import stop_on_signals
+from ..runs.signals import RunGuard, stop_on_signals
 
 
-def run_headless(config: TrainConfig, *, resume: str | None = None, console: Console | None = None) -> int:
+def run_headless(
+    config: TrainConfig | None,
+    *,
+    resume: str | None = None,
+    changes: dict[str, Any] | None = None,
+    console: Console | None = None,
+) -> int:
+    """Train ``config``, or resume the run in ``resume`` (with ``changes``), showing progress; the exit code."""
     from ..runs.start import make_trainer  # torch loads here, not at CLI start
 
     control = Control()
-    trainer = make_trainer(config, control, resume=resume)
-    with stop_on_signals(control):
-        return show(trainer.run(), console or Console(), err_console=Console(stderr=True))
+    trainer = make_trainer(config, control, resume=resume, changes=changes)
+    with stop_on_signals(control) as guard:
+        return show(trainer.run(), console or Console(), err_console=Console(stderr=True), guard=guard)
 
 
-def show(events: Iterable[Event], console: Console, *, err_console: Console | None = None) -> int:
-    """Render an event stream; returns the process exit code."""
+def show(
+    events: Iterable[Event], console: Console, *, err_console: Console | None = None, guard: RunGuard | None = None
+) -> int:
+    """Render an event stream; returns the process exit code. ``guard.ended`` is set at the run's end."""
     err_console = err_console or console
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -55,18 +65,21 @@ def show(events: Iterable[Event], console: Console, *, err_console: Console | No
     finished: RunFinished | None = None
     with progress:
         for event in events:
+            # User text (paths, data-set names, messages) is printed as text, never read as rich markup.
             if isinstance(event, Log):
-                progress.console.print(f"[dim]{event.message}[/]")
+                progress.console.print(Text(event.message, style="dim"))
             elif isinstance(event, StateChanged) and event.state in ("paused", "stopping"):
-                progress.console.print(f"[yellow]{event.message}[/]")
+                progress.console.print(Text(event.message, style="yellow"))
             elif isinstance(event, RunStarted):
                 started = event
                 progress.console.print(
-                    f"Training [bold]{event.config['model']}[/] on [bold]{event.dataset}[/] "
-                    f"({event.train_size:,} train / {event.test_size:,} test) on {event.device} "
-                    f"({event.device_name}), {event.model_parameters:,} parameters"
-                )
-                progress.console.print(f"Run directory: {event.run_dir}")
+                    Text.assemble(
+                        "Training ", (str(event.config["model"]), "bold"), " on ", (event.dataset, "bold"),
+                        f" ({event.train_size:,} train / {event.test_size:,} test) on {event.device} "
+                        f"({event.device_name}), {event.model_parameters:,} parameters",
+                    )
+                )  # fmt: skip
+                progress.console.print(Text(f"Run directory: {event.run_dir}"))
                 total_task = progress.add_task("total", total=event.total_steps, completed=event.start_iteration, info="")
                 epoch_task = progress.add_task("epoch", total=event.steps_per_epoch, info="")
             elif isinstance(event, StepMetrics) and started is not None:
@@ -81,9 +94,11 @@ def show(events: Iterable[Event], console: Console, *, err_console: Console | No
                     f"accuracy {event.test_accuracy:.2%}  (best {event.best_accuracy:.2%})"
                 )
             elif isinstance(event, CheckpointSaved) and event.tag == "last":
-                progress.console.print(f"[dim]saved {event.path}[/]")
+                progress.console.print(Text(f"saved {event.path}", style="dim"))
             elif isinstance(event, RunFinished):
                 finished = event
+                if guard is not None:
+                    guard.ended = True  # saved and summarised: a late signal must not turn it into a crash
     if finished is None:
         err_console.print("mnist-tui: error: the run ended without a result")
         return EXIT_FAILED
@@ -106,8 +121,8 @@ def summary_table(finished: RunFinished, started: RunStarted | None) -> Table:
     table.add_row("best test accuracy", f"{pct(finished.best_accuracy)} at iteration {finished.best_iteration}")
     table.add_row("iterations", f"{finished.iteration:,} (epoch {finished.epoch})")
     table.add_row("training time", f"{finished.elapsed:.1f} s")
-    table.add_row("device", finished.device)
-    table.add_row("message", finished.message)
+    table.add_row("device", Text(finished.device))
+    table.add_row("message", Text(finished.message))
     if started is not None:
-        table.add_row("run directory", started.run_dir)
+        table.add_row("run directory", Text(started.run_dir))
     return table

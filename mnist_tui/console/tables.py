@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from ..engine.events import EvaluationSnapshot
 from ..runs.catalogue import COLUMNS, RunInfo, run_cells
@@ -60,7 +61,7 @@ def runs_table(runs: list[RunInfo]) -> Table:
         )
     for info in runs:
         style = "bold green" if info.active else ("red" if info.state == "failed" else None)
-        table.add_row(*run_cells(info), style=style)
+        table.add_row(*(Text(cell) for cell in run_cells(info)), style=style)  # paths are text, not markup
     return table
 
 

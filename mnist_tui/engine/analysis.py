@@ -11,8 +11,8 @@ the CPU). ``make_snapshot`` adds those digits' images from the CPU copy of the t
 from __future__ import annotations
 
 import csv
+import io
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from . import data
 from .checkpoints import CheckpointError, load_checkpoint
 from .device import eval_batch_size, resolve_device
 from .events import EvaluationSnapshot, Misclassified
+from .files import atomic_write
 from .models import build_model, fold_batch_norm
 from .preprocess import normalise
 from .previews import N_TEST_PREVIEW
@@ -160,16 +161,9 @@ def write_error_csvs(run_dir: str | os.PathLike, snapshot: EvaluationSnapshot) -
 
 
 def _write_csv(path: Path, rows: list[list[object]]) -> Path:
-    # A temporary name of its own (the trainer and the browser may both write), then a rename.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)
+    return atomic_write(path, lambda f: f.write(text.getvalue().encode("utf-8")))
 
 
 def _no_log(message: str) -> None:

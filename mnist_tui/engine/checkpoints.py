@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError
+from .files import atomic_write
 
 __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
@@ -22,20 +23,9 @@ VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    path = Path(path)
+    """Write ``state`` as a checkpoint atomically: the previous file stays whole until the new one is."""
     payload = {"format": FORMAT, "version": VERSION, **state}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -54,16 +44,3 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             f"{path}: checkpoint format version {state.get('version')} is not supported (this is {VERSION})"
         )
     return state
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

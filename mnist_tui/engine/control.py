@@ -8,8 +8,11 @@ Pausing blocks the trainer on an Event, not a sleep loop; stop also wakes a paus
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .events import Reason
 
 if TYPE_CHECKING:
     from ..config import EarlyStoppingConfig
@@ -37,6 +40,16 @@ class RunControl(Protocol):
     def stop_requested(self) -> bool: ...
 
 
+STOP_REASONS = (Reason.STOPPED, Reason.INTERRUPTED, Reason.DETACHED)
+
+
+def _positive(value: object, name: str) -> float:
+    """``value`` as a float if it is a finite number above 0 (a bool is not a number here), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number greater than 0, got {value!r}")
+    return float(value)
+
+
 class Control:
     def __init__(self) -> None:
         self._running = threading.Event()
@@ -45,7 +58,7 @@ class Control:
         self._save = threading.Event()
         self._wake = threading.Event()  # set by every command, so a paused trainer can act on it
         self._lock = threading.Lock()
-        self._stop_reason = "stopped"
+        self._stop_reason = Reason.STOPPED
         self._changes: list[tuple] = []
 
     # Commands (any thread) ------------------------------------------------------------------------------
@@ -64,11 +77,15 @@ class Control:
             else:
                 self.resume()
 
-    def stop(self, reason: str = "stopped") -> None:
-        """Finish the current step, evaluate, save and end the run with ``reason``."""
+    def stop(self, reason: str = Reason.STOPPED) -> None:
+        """Finish the current step, evaluate, save and end the run with ``reason``: stopped (the user),
+        interrupted (a signal) or detached (a handover). A signal always wins: an interrupt turns a stop or a
+        handover asked for earlier into an interrupted end; otherwise the first reason stays."""
+        if reason not in STOP_REASONS:
+            raise ValueError(f"a run can be stopped as {', '.join(STOP_REASONS)}, not {reason!r}")
         with self._lock:
-            if not self._stop.is_set():
-                self._stop_reason = reason
+            if not self._stop.is_set() or reason == Reason.INTERRUPTED:
+                self._stop_reason = Reason(reason)
             self._stop.set()
         self._running.set()
         self._wake.set()
@@ -78,19 +95,19 @@ class Control:
         self._wake.set()
 
     def set_lr(self, lr: float) -> None:
-        """Use this learning rate from the next step."""
-        if not lr > 0:
-            raise ValueError(f"learning rate must be greater than 0, got {lr}")
-        self._queue(("lr", float(lr)))
+        """Use this learning rate from the next step (a finite number above 0, or ValueError)."""
+        self._queue(("lr", _positive(lr, "learning rate")))
 
     def scale_lr(self, factor: float) -> None:
-        """Multiply the learning rate by ``factor`` from the next step."""
-        if not factor > 0:
-            raise ValueError(f"factor must be greater than 0, got {factor}")
-        self._queue(("lr_scale", float(factor)))
+        """Multiply the learning rate by ``factor`` from the next step (a finite number above 0, or ValueError)."""
+        self._queue(("lr_scale", _positive(factor, "factor")))
 
     def set_early_stopping(self, config: "EarlyStoppingConfig") -> None:
         """New early-stopping settings, applied at the next evaluation."""
+        from ..config import EarlyStoppingConfig  # checked when made: types, ranges, finiteness
+
+        if not isinstance(config, EarlyStoppingConfig):
+            raise ValueError(f"early-stopping settings must be an EarlyStoppingConfig, got {config!r}")
         self._queue(("early_stopping", config))
 
     def close(self) -> None:

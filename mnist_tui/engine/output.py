@@ -20,7 +20,7 @@ class RunOutput(Protocol):
     def best_checkpoint(self) -> Path: ...
 
     def create(self, config: TrainConfig, *, fresh: bool) -> None:
-        """Called once the input is known to be good; a fresh run writes its config, a resumed one does not.
+        """Called once the input is known to be good; a fresh run writes its config, a resumed one what changed.
         Raises RunDirError (an InputError) when it cannot."""
 
     def record(self, event: Event) -> None:

@@ -290,15 +290,15 @@ class Trainer:
 
         yield from self._emit(StateChanged(RunState.RUNNING, "training"))
         self.train_model.train()
-        reason = Reason.COMPLETED
-        while reason == Reason.COMPLETED and state.iteration < self.total_steps and state.epoch <= cfg.epochs:
+        ended: Reason | None = None  # why the loop ends early: a stop asked for, or early stopping
+        while ended is None and state.iteration < self.total_steps and state.epoch <= cfg.epochs:
             if state.perm is None:
                 state.perm = torch.randperm(len(train_y), generator=learner.shuffle).to(self.device)
             while state.epoch_step < self.steps_per_epoch and state.iteration < self.total_steps:
                 if control.paused and not control.stop_requested:
                     stopped_while_paused = yield from self._pause()
                 if control.stop_requested:
-                    reason = control.stop_reason
+                    ended = Reason(control.stop_reason)
                     break
                 if control.has_changes:
                     yield from self._apply_lr_changes()
@@ -330,18 +330,19 @@ class Trainer:
                     yield from self._flush()
                 if state.iteration % cfg.eval_every == 0:
                     if (yield from self._evaluate_and_check()):
-                        reason = Reason.EARLY_STOP
+                        ended = Reason.EARLY_STOP
                         break
                 if control.take_save_request():
                     yield from self._save("last")
             if state.epoch_step >= self.steps_per_epoch:  # epoch done: evaluate if not just done, save
                 if state.last_eval_iteration != state.iteration and (yield from self._evaluate_and_check()):
-                    reason = Reason.EARLY_STOP
+                    ended = Reason.EARLY_STOP
                 state.epoch, state.epoch_step, state.perm = state.epoch + 1, 0, None
                 yield from self._save("last")
                 if state.epoch <= cfg.epochs and state.iteration < self.total_steps:
                     yield from self._augmented_previews()
 
+        reason = ended or Reason.COMPLETED
         if reason == Reason.DETACHED:  # handed over: save the resumable state and end here, without a summary
             yield from self._flush()
             yield from self._save("last")

@@ -19,17 +19,28 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..config import TrainConfig
+from ..engine.files import NOFOLLOW
 
 READY = "ready"
 LOG_NAME = "background.log"
 
 
-def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool = False, paused: bool = False) -> int:
+def launch(
+    config: TrainConfig | None,
+    resume: str | None = None,
+    *,
+    changes: dict[str, Any] | None = None,
+    quiet: bool = False,
+    paused: bool = False,
+) -> int:
     """Start the run in a background process; return once it trains (0) or failed to start (its exit code).
 
-    ``paused``: it starts paused (a run handed over while paused stays paused until someone resumes it).
+    ``changes``: settings that change on a resumed run (see runs.start.make_trainer). ``paused``: it starts
+    paused (a run handed over while paused stays paused until someone resumes it). A run that another
+    process trains is refused there, by the run directory's lock, as one line.
     """
     from .start import resolve_run_dir
 
@@ -38,6 +49,8 @@ def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool
     else:
         assert config is not None
         args = ["--config", json.dumps(resolve_run_dir(config).to_dict())]
+    if changes:
+        args += ["--changes", json.dumps(changes)]
     if paused:
         args.append("--paused")
     proc = subprocess.Popen(
@@ -70,10 +83,13 @@ def launch(config: TrainConfig | None, resume: str | None = None, *, quiet: bool
     return 0
 
 
-def serve(config: TrainConfig | None, resume: str | None, paused: bool = False) -> int:
+def serve(
+    config: TrainConfig | None, resume: str | None, paused: bool = False, changes: dict[str, Any] | None = None
+) -> int:
     """The background process: train, serve viewers, record everything in the run directory."""
     from ..engine.control import Control
-    from ..engine.events import EXIT_FAILED, RunFinished, RunStarted
+    from ..engine.errors import InputError
+    from ..engine.events import EXIT_BAD_INPUT, EXIT_FAILED, RunFinished, RunStarted
     from .server import RunServer
     from .signals import stop_on_signals
     from .start import make_trainer
@@ -85,7 +101,11 @@ def serve(config: TrainConfig | None, resume: str | None, paused: bool = False) 
     ready = False
     # SIGTERM and SIGINT stop the run like `s` does; a hang-up does not reach it.
     with stop_on_signals(control, catch=("SIGTERM", "SIGINT"), ignore=("SIGHUP",), second_aborts=False):
-        trainer = make_trainer(config, control, resume=resume)
+        try:
+            trainer = make_trainer(config, control, resume=resume, changes=changes)
+        except (InputError, ValueError) as exc:  # no run there, a bad change: the launcher shows this line
+            print(f"mnist-tui: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         for event in RunServer(control, mode="detached").wrap(trainer.run()):
             if isinstance(event, RunStarted) and not ready:
                 ready = True
@@ -106,7 +126,7 @@ def _announce_and_leave_terminal(run_dir: str) -> None:
         sys.stderr.flush()
     except OSError:  # the launcher is gone (Ctrl+C while it waited): the run goes on all the same
         pass
-    log = os.open(Path(run_dir) / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = os.open(Path(run_dir) / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
@@ -118,9 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--config", help="the run's TrainConfig as JSON")
     g.add_argument("--resume", help="a run directory to continue")
     p.add_argument("--paused", action="store_true", help="start paused")
+    p.add_argument("--changes", help="with --resume: the settings that change, as JSON")
     args = p.parse_args(argv)
     config = TrainConfig.from_dict(json.loads(args.config)) if args.config else None
-    return serve(config, args.resume, args.paused)
+    changes = json.loads(args.changes) if args.changes else None
+    return serve(config, args.resume, args.paused, changes)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Stdlib and psutil only: no torch, so listing is instant.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -21,9 +22,10 @@ from typing import Any
 
 from ..engine import events as ev
 from .protocol import RemoteError, request_status
-from .rundir import RunDirectory, runs_root
+from .rundir import RunDirectory, RunDirError, runs_root
 
 ACTIVE_STATES = (ev.RunState.STARTING, ev.RunState.LOADING, ev.RunState.RUNNING, ev.RunState.PAUSED, ev.RunState.STOPPING)
+DAMAGED = "damaged"  # a file of the run is not what mnist-tui writes (see RunInfo.detail)
 CRASHED = "its process ended without finishing the run (crashed or killed); resume it with --resume"
 
 
@@ -79,9 +81,11 @@ def _tail_lines(path: Path, size: int = 256 * 1024) -> list[dict[str, Any]]:
     out = []
     for line in lines:
         try:
-            out.append(json.loads(line))
+            event = json.loads(line)
         except ValueError:
             continue
+        if isinstance(event, dict):
+            out.append(event)
     return out
 
 
@@ -94,18 +98,44 @@ def _first_run_started(path: Path) -> dict[str, Any] | None:
                 return None
             if b'"event":"run_started"' in line:
                 try:
-                    return json.loads(line)
+                    event = json.loads(line)
                 except ValueError:
                     return None
+                return event if isinstance(event, dict) else None
     return None
 
 
+def _whole(value: Any) -> int | None:
+    """A count from a file: an int, or None for anything else (a damaged or foreign line)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _fraction(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def read_run(path: str | os.PathLike) -> RunInfo | None:
-    """What the run in ``path`` is doing; None when ``path`` holds no run."""
+    """What the run in ``path`` is doing; None when ``path`` holds no run. A run whose files are damaged is
+    ``damaged``, its detail naming the file: one bad run never hides the others."""
     rd = RunDirectory(path)
     if not (rd.path / RunDirectory.CONFIG).exists():
         return None
+    try:
+        rd.read_config()
+        return _read_run(rd)
+    except (RunDirError, OSError) as exc:
+        return RunInfo(path=rd.path, state=DAMAGED, active=False, detail=str(exc))
+
+
+def _read_run(rd: RunDirectory) -> RunInfo:
     process = rd.read_process()
+    if process is not None and not isinstance(process.get("pid"), int):
+        raise RunDirError(f"{rd.path / RunDirectory.PROCESS}: not what mnist-tui writes there; the file is damaged")
     alive = process_alive(process)
     metrics = rd.path / RunDirectory.METRICS
     started_event = _first_run_started(metrics) or {}
@@ -116,13 +146,14 @@ def read_run(path: str | os.PathLike) -> RunInfo | None:
     ended = bool(tail) and tail[-1].get("event") == "run_finished"
     for line in tail:
         kind = line.get("event")
-        if kind in ("step", "evaluation", "run_finished", "checkpoint") and line.get("iteration", -1) >= 0:
-            iteration = line["iteration"]
-            epoch = line.get("epoch", epoch)
+        at = _whole(line.get("iteration"))
+        if kind in ("step", "evaluation", "run_finished", "checkpoint") and at is not None and at >= 0:
+            iteration = at
+            epoch = _whole(line.get("epoch")) or epoch
         if kind == "evaluation":
-            best = line.get("best_accuracy", best)
+            best = _fraction(line.get("best_accuracy")) or best
         if kind == "state":
-            last_state = line.get("state")
+            last_state = _text(line.get("state"))
         if kind == "run_started":
             started_event = line
 
@@ -137,18 +168,19 @@ def read_run(path: str | os.PathLike) -> RunInfo | None:
             except RemoteError:
                 pass
     elif summary is not None:
-        reason = summary.get("reason", "")
-        state = reason if reason in (ev.Reason.INTERRUPTED, ev.Reason.STOPPED) else summary.get("status", ev.RunState.FINISHED)
-        detail = summary.get("message", "")
-        best = summary.get("best_accuracy", best)
-        iteration = summary.get("iteration", iteration)
+        reason = _text(summary.get("reason")) or ""
+        status = _text(summary.get("status")) or ev.RunState.FINISHED
+        state = reason if reason in (ev.Reason.INTERRUPTED, ev.Reason.STOPPED) else status
+        detail = _text(summary.get("message")) or ""
+        best = _fraction(summary.get("best_accuracy")) or best
+        iteration = _whole(summary.get("iteration")) or iteration
     elif process and process.get("host") != socket.gethostname():
         state, detail = "unknown", f"trained on host {process.get('host')}: its process cannot be checked from here"
     else:
         state, detail = ev.RunState.FAILED, CRASHED
 
     started = None
-    if process and process.get("started"):
+    if process and _text(process.get("started")):
         try:
             started = datetime.fromisoformat(process["started"])
         except ValueError:
@@ -162,14 +194,14 @@ def read_run(path: str | os.PathLike) -> RunInfo | None:
         active=alive and state in ACTIVE_STATES,
         detail=detail,
         iteration=iteration,
-        total_steps=started_event.get("total_steps"),
+        total_steps=_whole(started_event.get("total_steps")),
         epoch=epoch,
         best_accuracy=best,
-        device=started_event.get("device"),
+        device=_text(started_event.get("device")),
         started=started,
-        mode=(process or {}).get("mode"),
+        mode=_text((process or {}).get("mode")),
         pid=(process or {}).get("pid") if alive else None,
-        socket=(process or {}).get("socket") if alive else None,
+        socket=_text((process or {}).get("socket")) if alive else None,
     )
 
 

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from typing import Any
 
 SOCKET_NAME = "control.sock"
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+MAX_LINE = 64 * 1024  # the longest command line a server reads; a longer one drops the connection
+MAX_VIEWERS = 16  # connections a run serves at once; more are hung up on
 CLIENT_QUEUE = 20_000  # lines a viewer may fall behind by before it is dropped (it can attach again)
 
 
@@ -37,17 +40,43 @@ class RemoteError(OSError):
 
 
 def socket_path_for(run_dir: Path) -> Path:
-    """Where a run's socket goes: in the run directory, or (a long path) in a private per-user directory."""
+    """Where a run's socket goes: in the run directory when the path fits in a socket address; else in the
+    user's runtime directory ($XDG_RUNTIME_DIR), else in a private directory under the temp dir (a fresh,
+    randomly named one when another user has taken ``mnist-tui-UID``). RemoteError when none will do."""
     path = run_dir / SOCKET_NAME
     if len(os.fsencode(str(path))) <= MAX_SOCKET_PATH:
         return path
-    private = Path(tempfile.gettempdir()) / f"mnist-tui-{os.getuid()}"
-    private.mkdir(mode=0o700, exist_ok=True)
-    info = private.lstat()
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise RemoteError(f"{private}: not a private directory of this user; cannot place the run's socket there")
-    digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:16]
-    return private / f"{digest}.sock"
+    name = f"{hashlib.sha1(str(run_dir).encode()).hexdigest()[:16]}.sock"
+    for make in (_runtime_dir, _temp_dir, _fresh_temp_dir):
+        try:
+            directory = make()
+        except OSError:
+            continue
+        if directory is not None and len(os.fsencode(str(directory / name))) <= MAX_SOCKET_PATH:
+            return directory / name
+    raise RemoteError("no private directory for the run's socket (runtime and temp directories refused)")
+
+
+def _private(directory: Path) -> Path | None:
+    """``directory`` made if need be and kept only if it is this user's own and nobody else's to write."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+        return directory
+    return None
+
+
+def _runtime_dir() -> Path | None:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return _private(Path(runtime) / "mnist-tui") if runtime else None
+
+
+def _temp_dir() -> Path | None:
+    return _private(Path(tempfile.gettempdir()) / f"mnist-tui-{os.getuid()}")
+
+
+def _fresh_temp_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"mnist-tui-{os.getuid()}-"))
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -3,7 +3,8 @@
     config.json        the resolved TrainConfig
     metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
     summary.json       written when the run ends: status, reason, accuracies, where it got to
-    process.json       the process training it: pid, start time, host, mode, socket (see runs.py, remote.py)
+    process.json       the process training it: pid, start time, host, mode, socket (see catalogue.py, server.py)
+    .lock              held (flock) by the one process that trains the run, for as long as it does
     checkpoints/       last.pt and best.pt (see checkpoints.py)
     misclassified.csv  written when the run ends: the misclassified test digits, worst loss first
     confusion.csv      written when the run ends: the confusion matrix (see analysis.py)
@@ -11,8 +12,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import stat
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any, Iterator
 
 from ..config import TrainConfig
 from ..engine.errors import CheckpointError, RunDirError
+from ..engine.files import atomic_write, open_nofollow
 from ..engine.events import Event, RunFinished, event_from_dict
 
 __all__ = ["RunDirError", "RunDirectory", "default_run_dir", "runs_root"]
@@ -52,12 +56,14 @@ class RunDirectory:
     METRICS = "metrics.jsonl"
     SUMMARY = "summary.json"
     PROCESS = "process.json"
+    LOCK = ".lock"
 
     def __init__(self, path: str | os.PathLike, *, time_offset: float = 0.0) -> None:
         self.path = Path(path).expanduser().resolve()
         self.checkpoints = self.path / "checkpoints"
         self._t0 = time.monotonic() - time_offset
         self._metrics = None
+        self._lock_fd: int | None = None
 
     @property
     def last_checkpoint(self) -> Path:
@@ -77,20 +83,69 @@ class RunDirectory:
         return (self.path / self.CONFIG).exists()
 
     def create(self, config: TrainConfig, *, fresh: bool) -> None:
-        """Make the directory (the trainer calls this once its input is known to be good) and register this
-        process as the one training it; a fresh run also writes its config, and never into another run."""
-        if fresh and self.holds_run():
-            raise RunDirError(f"{self.path}: already holds a run; continue it with --resume {self.path}")
+        """Make the directory (the trainer calls this once its input is known to be good), take its lock and
+        register this process as the one training it; a fresh run also writes its config, never into another
+        run, and a resumed one writes what changed. The lock is held until ``close``: a second trainer on the
+        same run gets a RunDirError."""
         try:
-            self.checkpoints.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._check_private(self.path)
+            self.lock()
+            if fresh and self.holds_run():
+                self.close()
+                raise RunDirError(f"{self.path}: already holds a run; continue it with --resume {self.path}")
+            self.checkpoints.mkdir(mode=0o700, exist_ok=True)
+            self._check_private(self.checkpoints)
         except OSError as exc:
+            self.close()
             raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
         self.write_process(mode="foreground")  # who trains it: `mnist-tui runs` tells a live run from a crash
-        if fresh:
+        if fresh or self.read_config() != config:  # a resumed run keeps what changed (--max-steps, ...)
             self.write_config(config)
+
+    def _check_private(self, directory: Path) -> None:
+        """Refuse a directory that another user owns or that others may write to: its files would be theirs."""
+        info = directory.lstat()
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise RunDirError(f"{directory}: not a directory (a symlink or a file stands there)")
+        if info.st_uid != os.getuid():
+            raise RunDirError(f"{directory}: belongs to another user (uid {info.st_uid}); choose another --run-dir")
+        if info.st_mode & 0o022:
+            raise RunDirError(
+                f"{directory}: writable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+                f"run 'chmod go-w {directory}' or choose another --run-dir"
+            )
+
+    def lock(self) -> None:
+        """Take the run's lock for this process; RunDirError naming the process that holds it."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.path / self.LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = (self.read_process() or {}).get("pid", "another process")
+            raise RunDirError(
+                f"{self.path}: process {holder} is training this run; watch it with 'mnist-tui attach {self.path}'"
+            ) from None
+        self._lock_fd = fd
+
+    def is_locked(self) -> bool:
+        """Whether some process holds the run's lock now (a run being trained), without taking it."""
+        try:
+            fd = os.open(self.path / self.LOCK, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return False
 
     def write_config(self, config: TrainConfig) -> None:
         self._write_json(self.CONFIG, config.to_dict())
@@ -99,7 +154,7 @@ class RunDirectory:
         data = self._read_json(self.CONFIG)
         try:
             return TrainConfig.from_dict(data)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise RunDirError(f"{self.path / self.CONFIG}: not a valid run config ({exc})") from None
 
     def elapsed(self) -> float:
@@ -112,7 +167,7 @@ class RunDirectory:
         if self._metrics is None:
             try:
                 self._cut_torn_line()
-                self._metrics = open(self.path / self.METRICS, "a", encoding="utf-8")
+                self._metrics = open_nofollow(self.path / self.METRICS, "a")
             except OSError as exc:
                 raise RunDirError(f"{self.path / self.METRICS}: cannot write ({exc.strerror or exc})") from None
         line = {"t": round(self.elapsed(), 4), **event.to_dict()}
@@ -124,7 +179,7 @@ class RunDirectory:
         path = self.path / self.METRICS
         if not path.exists() or path.stat().st_size == 0:
             return
-        with open(path, "rb+") as f:
+        with open_nofollow(path, "rb+") as f:
             f.seek(-1, os.SEEK_END)
             if f.read(1) == b"\n":
                 return
@@ -231,21 +286,26 @@ class RunDirectory:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     def _write_json(self, name: str, data: dict[str, Any]) -> None:
         path = self.path / name
-        tmp = path.with_name(f".{name}.tmp")
+        text = (json.dumps(data, indent=2) + "\n").encode("utf-8")
         try:
-            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write(path, lambda f: f.write(text))
         except OSError as exc:
             raise RunDirError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
     def _read_json(self, name: str) -> dict[str, Any]:
         path = self.path / name
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RunDirError(f"{path}: missing; is {self.path} a mnist-tui run directory?") from None
         except (OSError, ValueError) as exc:
             raise RunDirError(f"{path}: cannot read ({exc})") from None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{path}: not what mnist-tui writes there (a JSON object); the file is damaged")
+        return data

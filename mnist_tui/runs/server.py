@@ -16,8 +16,16 @@ from typing import Any
 
 from ..config import EarlyStoppingConfig
 from ..engine.control import Control
-from ..engine.events import EvaluationSnapshot, Event, RunFinished, RunStarted, StateChanged
-from .protocol import CLIENT_QUEUE, complete_lines, encode, peer_uid, socket_path_for
+from ..engine.events import EvaluationSnapshot, Event, Log, Reason, RunFinished, RunStarted, StateChanged
+from .protocol import (
+    CLIENT_QUEUE,
+    MAX_LINE,
+    MAX_VIEWERS,
+    complete_lines,
+    encode,
+    peer_uid,
+    socket_path_for,
+)
 from .rundir import RunDirectory
 
 
@@ -77,6 +85,7 @@ class RunServer:
         self._viewers: list[_Viewer] = []
         self._listener: socket.socket | None = None
         self._state = "starting"
+        self._connections = 0  # viewers and status requests being served (at most MAX_VIEWERS)
         self._iteration = 0
         self._closed = False
 
@@ -85,10 +94,15 @@ class RunServer:
         """Yield ``events`` unchanged, publishing each; listen from RunStarted on; close at the end."""
         try:
             for event in events:
-                if isinstance(event, RunStarted) and self._listener is None:
-                    self._start(Path(event.run_dir))
-                else:
-                    self.publish(event)
+                if isinstance(event, RunStarted) and self._listener is None and self.run_dir is None:
+                    problem = self._start(Path(event.run_dir))
+                    yield event
+                    if problem:  # the run goes on without viewers; the user hears why
+                        yield Log(
+                            f"no socket for viewers ({problem}): 'mnist-tui attach' cannot reach this run", "warning"
+                        )
+                    continue
+                self.publish(event)
                 yield event
         finally:
             self.close()
@@ -115,25 +129,34 @@ class RunServer:
                 viewer.send(line)
             self._viewers = [v for v in self._viewers if v.alive]
 
-    def _start(self, run_dir: Path) -> None:
-        """Bind the socket (the run directory exists now) with the history so far read from metrics.jsonl."""
+    def _start(self, run_dir: Path) -> str | None:
+        """Bind the socket (the run directory exists now) with the history so far read from metrics.jsonl.
+
+        What went wrong when no socket could be made (the run trains on without one), else None.
+        """
         self.run_dir = run_dir
         rd = RunDirectory(run_dir)
         self._recorded = sum(1 for _ in complete_lines(rd.path / RunDirectory.METRICS))
-        path = socket_path_for(run_dir)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # a stale socket of a process that is gone
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
         try:
-            listener.bind(str(path))
-        finally:
-            os.umask(old)
-        os.chmod(path, 0o600)
-        listener.listen(8)
+            path = socket_path_for(run_dir)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # a stale socket of a process that is gone
+            old = os.umask(0o177)
+            try:
+                listener.bind(str(path))
+            finally:
+                os.umask(old)
+            os.chmod(path, 0o600)
+            listener.listen(8)
+        except OSError as exc:
+            listener.close()
+            rd.write_process(mode=self.mode, socket=None)
+            return str(exc.strerror or exc)
         self._listener, self.path = listener, path
         rd.write_process(mode=self.mode, socket=str(path))
         threading.Thread(target=self._accept_loop, name="run-server", daemon=True).start()
+        return None
 
     def close(self) -> None:
         """Stop listening and hang up on every viewer (after they got everything sent so far)."""
@@ -165,10 +188,13 @@ class RunServer:
             except OSError:
                 return
             uid = peer_uid(conn)
-            if uid is not None and uid != os.getuid():
-                conn.close()
-                continue
-            threading.Thread(target=self._serve, args=(conn,), name="run-viewer", daemon=True).start()
+            with self._lock:
+                full = self._connections >= MAX_VIEWERS
+                if not full and (uid is None or uid == os.getuid()):
+                    self._connections += 1
+                    threading.Thread(target=self._serve, args=(conn,), name="run-viewer", daemon=True).start()
+                    continue
+            conn.close()
 
     def _hello(self) -> dict[str, Any]:
         return {
@@ -186,10 +212,14 @@ class RunServer:
         viewer: _Viewer | None = None
         try:
             with conn.makefile("rb") as lines:
-                for raw in lines:
+                while raw := lines.readline(MAX_LINE + 1):
+                    if len(raw) > MAX_LINE:
+                        return  # a line longer than any command: not a viewer of ours
                     try:
                         request = json.loads(raw)
                         op = request["op"]
+                        if not isinstance(op, str):
+                            raise TypeError(op)
                     except (ValueError, KeyError, TypeError):
                         continue
                     if op == "status":
@@ -215,6 +245,8 @@ class RunServer:
         except OSError:
             pass
         finally:
+            with self._lock:
+                self._connections -= 1
             if viewer is not None:
                 viewer.close()
             else:
@@ -222,6 +254,9 @@ class RunServer:
                     conn.close()
 
     def _command(self, op: str, request: dict[str, Any]) -> None:
+        """A viewer's command. A viewer may ask to stop (never with another reason: only this process ends a
+        run as completed, interrupted or handed over), pause, save, or change settings; whatever the line
+        says, a malformed command changes nothing and never raises."""
         control = self.control
         try:
             if op == "pause":
@@ -229,14 +264,17 @@ class RunServer:
             elif op == "resume":
                 control.resume()
             elif op == "stop":
-                control.stop(str(request.get("reason") or "stopped"))
+                control.stop(Reason.STOPPED)
             elif op == "save_now":
                 control.save_now()
             elif op == "set_lr":
-                control.set_lr(float(request["lr"]))
+                control.set_lr(request["lr"])
             elif op == "scale_lr":
-                control.scale_lr(float(request["factor"]))
+                control.scale_lr(request["factor"])
             elif op == "set_early_stopping":
-                control.set_early_stopping(EarlyStoppingConfig(**request["config"]))
-        except (ValueError, KeyError, TypeError):
-            pass  # a malformed command changes nothing; the viewer validated what the user typed
+                settings = request["config"]
+                if not isinstance(settings, dict):
+                    raise TypeError(settings)
+                control.set_early_stopping(EarlyStoppingConfig(**settings))
+        except Exception:  # noqa: BLE001 - a viewer's bad line must never reach the run or the screen
+            pass

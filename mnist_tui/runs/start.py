@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
 from ..engine.control import Control
@@ -21,18 +21,30 @@ def resolve_run_dir(config: TrainConfig) -> TrainConfig:
 
 
 def make_trainer(
-    config: TrainConfig | None, control: Control | None = None, *, resume: str | os.PathLike | None = None
+    config: TrainConfig | None,
+    control: Control | None = None,
+    *,
+    resume: str | os.PathLike | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> Trainer:
     """A trainer for ``config`` in its run directory, or (``resume``) for the run in that directory.
 
-    Resuming reads the run's config now: RunDirError (an InputError) when the directory holds no run.
+    Resuming reads the run's config now: RunDirError (an InputError) when the directory holds no run, a
+    ConfigError when ``changes`` (settings that may change on a resumed run, such as ``max_steps``) do not fit.
+    The run logs each change and keeps it in its config.json.
     """
     from ..engine.trainer import Trainer
 
     if resume is not None:
         run_dir = RunDirectory.resume(resume)
-        config = run_dir.read_config().replace(run_dir=str(run_dir.path))
-        return Trainer(config, control, output=run_dir, resume=True)
+        saved = run_dir.read_config()
+        config = saved.replace(run_dir=str(run_dir.path), **(changes or {}))
+        notes = tuple(
+            f"--{name.replace('_', '-')} {getattr(config, name)} for this resumed run (it was {getattr(saved, name)})"
+            for name in sorted(changes or {})
+            if getattr(config, name) != getattr(saved, name)
+        )
+        return Trainer(config, control, output=run_dir, resume=True, notes=notes)
     if config is None:
         raise ValueError("make_trainer needs a config or a run directory to resume")
     config = resolve_run_dir(config)
