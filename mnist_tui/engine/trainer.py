@@ -21,6 +21,7 @@ import contextlib
 import math
 import time
 from collections.abc import Generator, Sequence
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
@@ -35,7 +36,7 @@ from .control import Control
 from .device import autocast_dtype, compile_model, device_name, eval_batch_size, resolve_device, use_cuda_graphs
 from .device_data import DeviceData
 from .early_stopping import metric_value
-from .errors import InputError, RunDirError
+from .errors import CheckpointError, InputError, RunDirError
 from .evaluation import accuracy_of, evaluation_event
 from .evaluation import evaluate as _evaluate  # looked up here: tests replace it to run out of memory on a CPU
 from .events import (
@@ -176,10 +177,12 @@ class Trainer:
 
     def _resume(self, checkpoint: dict[str, Any]) -> Iterator[Event]:
         """Continue from ``checkpoint``: the learner and the loop as it left them, the best weights saved."""
-        self.state = from_checkpoint(checkpoint, self.learner)
-        best = self.run_dir.best_checkpoint
+        last, best = self.run_dir.last_checkpoint, self.run_dir.best_checkpoint
+        with _checkpoint_of_this_run(last):
+            self.state = from_checkpoint(checkpoint, self.learner)
         if best.exists():
-            self.best_weights = {k: v.to(self.device) for k, v in load_checkpoint(best)["model"].items()}
+            with _checkpoint_of_this_run(best):
+                self.best_weights = {k: v.to(self.device) for k, v in load_checkpoint(best)["model"].items()}
         yield from self._emit(Log(f"resumed from {self.run_dir.last_checkpoint} at iteration {self.state.iteration}"))
         planned = getattr(self.learner.scheduler, "total_steps", self.total_steps)
         if planned < self.total_steps:  # the run was lengthened (config.json edited) after the schedule began
@@ -526,3 +529,14 @@ class Trainer:
         except RunDirError:  # the disk that failed the run may refuse these too; the event still goes out
             pass
         yield finished
+
+
+@contextlib.contextmanager
+def _checkpoint_of_this_run(path: Path) -> Iterator[None]:
+    """A checkpoint whose contents do not fit this run (keys missing, wrong shapes or types) is named in one
+    line, as bad input, instead of failing with whatever torch or a dict raised."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path}: not a checkpoint this run can resume from ({type(exc).__name__}: {reason})") from None

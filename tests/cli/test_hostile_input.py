@@ -11,7 +11,7 @@ import pytest
 from helpers.cli import mnist_tui
 from helpers.synthetic import write_dataset
 
-COMMON = ("--device", "cpu", "--batch-size", "50", "--eval-every", "5", "--threads", "1")
+COMMON = ("--device", "cpu", "--batch-size", "50", "--eval-every", "2", "--threads", "1")
 
 
 def one_line(result, expected: str) -> None:
@@ -109,3 +109,29 @@ def test_rich_markup_in_a_data_set_name_is_printed_as_it_is(tmp_path):
         result = mnist_tui("--dataset", str(data), *COMMON, "--max-steps", "2", "--run-dir", str(tmp_path / "r" / name))
         assert result.returncode == 0, result.stderr
         assert name in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["model is a list", "optimizer missing", "loop of the wrong shape", "best.pt model is a string"],
+)
+def test_a_checkpoint_that_does_not_fit_the_run_is_named_in_one_line(damage, finished_run):
+    import torch
+
+    from mnist_tui.engine.checkpoints import load_checkpoint, save_checkpoint
+
+    name = "best.pt" if damage.startswith("best") else "last.pt"
+    path = finished_run / "checkpoints" / name
+    state = load_checkpoint(path)
+    state.pop("format"), state.pop("version")
+    if damage == "model is a list":
+        state["model"] = [1, 2, 3]
+    elif damage == "optimizer missing":
+        del state["optimizer"]
+    elif damage == "loop of the wrong shape":
+        state["loop"] = {"epoch": "one", "bogus": torch.zeros(2)}
+    else:
+        state["model"] = "weights"
+    save_checkpoint(path, state)
+    result = mnist_tui("--resume", str(finished_run), "--max-steps", "8", "--headless")
+    one_line(result, str(path))
