@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .events import Reason
+from .latest_weights import LatestWeights
 
 if TYPE_CHECKING:
     from ..config import EarlyStoppingConfig
@@ -60,6 +61,7 @@ class Control:
         self._lock = threading.Lock()
         self._stop_reason = Reason.STOPPED
         self._changes: list[tuple] = []
+        self.latest_weights = LatestWeights()  # the evaluated weights, copied for a canvas while one is open
 
     # Commands (any thread) ------------------------------------------------------------------------------
     def pause(self) -> None:

@@ -411,6 +411,7 @@ class Trainer:
             yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
         started = time.monotonic()
         outcome = self._evaluate_on_test()
+        self.control.latest_weights.offer(learner.eval_model, state.iteration, self.config.model)  # if one wants
         learner.model.train()
         self.window.restart()  # images/s counts training time only
         if not math.isfinite(outcome.loss):
