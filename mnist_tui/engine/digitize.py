@@ -87,6 +87,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{name}: no such file")
     if os.path.isdir(name):
         raise ImageError(f"{name}: is a directory, not an image")
+    if os.path.getsize(name) == 0:
+        raise ImageError(f"{name}: the file is empty (0 bytes)")
     try:
         with Image.open(name) as img:
             img.load()

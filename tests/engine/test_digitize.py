@@ -97,7 +97,7 @@ def test_a_transparent_png_with_dark_ink(tmp_path):
     "make, message",
     [
         (lambda p: None, "no such file"),
-        (lambda p: p.write_bytes(b""), "not an image"),
+        (lambda p: p.write_bytes(b""), "empty"),
         (lambda p: p.write_text("hello, not a picture"), "not an image"),
         (lambda p: Image.new("L", (30, 30), 255).save(p, format="PNG"), "blank"),
     ],
