@@ -7,6 +7,7 @@
     mnist-tui attach [RUN_DIR]     the live app on a run in another process (attach.py)
     mnist-tui runs [DIR...]        the runs: state, progress, best accuracy; attach or inspect (runs.py)
     mnist-tui ensemble RUN_DIR...  each run's test accuracy and that of their mean softmax (ensemble.py)
+    mnist-tui draw [RUN_DIR]       draw a digit and see what a run's model makes of it (draw.py)
     mnist-tui predict RUN_DIR IMAGE...  predict PNG or JPEG files with a run's weights (predict.py)
 
 Torch is imported only once work starts, so the app's first frame is not held up by it.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = ("data", "inspect", "ensemble", "attach", "runs", "predict")  # anything else: train
+COMMANDS = ("data", "inspect", "ensemble", "attach", "runs", "draw", "predict")  # anything else: train
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ class Predictor:
             images = np.stack([np.frombuffer(b, dtype=np.uint8).reshape(28, 28) for b in images])
         if images.ndim == 2:
             images = images[None]
-        return normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)))
+        return normalise(torch.from_numpy(np.array(images, dtype=np.uint8)))  # a copy: the caller's may be read-only
 
     def probabilities(self, images: np.ndarray | Sequence[bytes]) -> np.ndarray:
         """The ten class probabilities of each image: float64 [N, classes]."""

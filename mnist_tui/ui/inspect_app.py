@@ -9,6 +9,7 @@ from textual.binding import Binding
 
 from ..engine.events import EvaluationSnapshot
 from .app import MnistApp
+from .inference import RunWeights
 from .screens.errors import ErrorsScreen
 
 
@@ -30,7 +31,8 @@ class InspectApp(App[None]):
         self.run_dir = run_dir
 
     def on_mount(self) -> None:
-        screen = InspectErrorsScreen(self.snapshot, run_dir=self.run_dir, live=False)
+        weights = RunWeights(self.run_dir) if self.run_dir else None  # the weights the snapshot evaluated
+        screen = InspectErrorsScreen(self.snapshot, run_dir=self.run_dir, live=False, weights=weights)
         self.push_screen(screen, lambda _: self.exit())
 
 

@@ -152,3 +152,70 @@ def grid_text(
                 caption.align("center", cell_width)
                 out.append_text(caption)
     return out
+
+
+# Signed maps (attribution): a diverging colour scale ------------------------------------------------------
+def downscale_values(values: Sequence[float], pixels: int, side: int = SIDE) -> list[list[float]]:
+    """Area-average a ``side`` x ``side`` row-major grid of floats down to ``pixels`` x ``pixels``."""
+    if len(values) != side * side:
+        raise ValueError(f"expected {side * side} values, got {len(values)}")
+    pixels = max(1, min(pixels, side))
+    bounds = [(i * side // pixels, (i + 1) * side // pixels) for i in range(pixels)]
+    out: list[list[float]] = []
+    for r0, r1 in bounds:
+        row = []
+        for c0, c1 in bounds:
+            total = sum(sum(values[r * side + c0 : r * side + c1]) for r in range(r0, r1))
+            row.append(total / ((r1 - r0) * (c1 - c0)))
+        out.append(row)
+    return out
+
+
+def signed_colour(value: float, background: RGB, positive: RGB, negative: RGB, threshold: float) -> RGB | None:
+    """A value in -1..1 as a colour from ``negative`` through the background to ``positive`` (None: too faint)."""
+    if abs(value) < threshold:
+        return None
+    return blend(background, positive if value > 0 else negative, round(min(1.0, abs(value)) * 255))
+
+
+def signed_halfblock_lines(
+    grid: Sequence[Sequence[float]], background: RGB, positive: RGB, negative: RGB, threshold: float = 0.05
+) -> list[Text]:
+    """Render a grid of -1..1 values as half blocks on a diverging scale; near-zero cells stay transparent."""
+    lines: list[Text] = []
+    for r in range(0, len(grid), 2):
+        top_row = grid[r]
+        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0.0] * len(top_row)
+        line = Text(no_wrap=True, overflow="crop")
+        for top, bottom in zip(top_row, bottom_row):
+            t = signed_colour(top, background, positive, negative, threshold)
+            b = signed_colour(bottom, background, positive, negative, threshold)
+            if t is None and b is None:
+                line.append(" ")
+            elif b is None:
+                line.append(UPPER_HALF, _style(t, None))
+            elif t is None:
+                line.append(LOWER_HALF, _style(b, None))
+            else:
+                line.append(UPPER_HALF, _style(t, b))
+        lines.append(line)
+    return lines
+
+
+def scale_legend(width: int, background: RGB, positive: RGB, negative: RGB) -> Text:
+    """The colour scale as one line ``width`` cells wide: against, through nothing, to for."""
+    line = Text(no_wrap=True, overflow="crop")
+    inner = max(2, width - 4)
+    line.append("− ")
+    for i in range(inner):
+        value = -1 + 2 * (i + 0.5) / inner
+        colour = signed_colour(value, background, positive, negative, 0.0)
+        line.append(" ", _style(None, colour))
+    line.append(" +")
+    return line
+
+
+def normalise_signed(values: Sequence[float]) -> list[float]:
+    """Scale values so the largest magnitude is 1 (all zeros stay zeros)."""
+    peak = max((abs(v) for v in values), default=0.0)
+    return [v / peak for v in values] if peak > 0 else [0.0 for _ in values]

@@ -5,7 +5,8 @@ Opened with ``m`` from the live screen (the latest evaluation; training goes on 
 app hands it a newer one (``offer``) it says so and ``r`` switches to it, keeping the filters. The list is
 the misclassified digits worst loss first, filtered by true and predicted label (``t``/``T``, ``p``/``P``,
 ``x`` clears, or a cell of the confusion matrix). Narrow screens show the digits or the matrix (``v``
-switches); wide ones both.
+switches); wide ones both. Given weights (a ``WeightsSource``: the run's, or the live run's latest), an
+``Inference`` worker maps what the model looks at in the digit shown, for its predicted and its true class.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from textual.widgets.option_list import Option
 
 from ...engine.events import EvaluationSnapshot, Misclassified
 from .. import format as fmt
+from ..inference import DigitRequest, Inference, WeightsSource
 from ..widgets.class_accuracy import ClassAccuracy
 from ..widgets.confusion import ConfusionMatrix
 from ..widgets.error_detail import ErrorDetail
@@ -57,8 +59,11 @@ class ErrorsScreen(ModalScreen[None]):
         *,
         run_dir: str | None = None,
         live: bool = True,
+        weights: WeightsSource | None = None,
     ) -> None:
         super().__init__()
+        self.inference = Inference(weights, self.post_message) if weights is not None else None
+        self.maps_shown = 0  # attribution maps shown (tests wait on it)
         self.snapshot = snapshot
         self.newer: EvaluationSnapshot | None = None  # offered by the app while the run goes on
         self.run_dir = run_dir
@@ -94,9 +99,15 @@ class ErrorsScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.error_list.border_title = "Misclassified"
+        if self.inference is not None:
+            self.run_worker(self.inference.run, thread=True, name="inference", group="inference", exit_on_error=False)
         self._ready = True
         self._load(self.snapshot)
         self.error_list.focus()
+
+    def on_unmount(self) -> None:
+        if self.inference is not None:
+            self.inference.close()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_bindings)  # v applies only while one view shows at a time
@@ -253,6 +264,20 @@ class ErrorsScreen(ModalScreen[None]):
     def _show_entry(self, entry: Misclassified, position: int) -> None:
         self.current = entry
         self.detail.set_entry(entry, self.snapshot.class_names, f"{position + 1:,} of {len(self.shown):,}")
+        if self.inference is not None:
+            self.inference.submit(DigitRequest(entry.index, entry.image, (entry.predicted, entry.true)))
+
+    # What the model looks at (from the inference worker) ---------------------------------------------------
+    def on_inference_answer(self, message: Inference.Answer) -> None:
+        request = message.request
+        if not isinstance(request, DigitRequest) or self.current is None or request.key != self.current.index:
+            return  # an answer about a digit no longer shown
+        self.maps_shown += 1
+        of = f"weights of iteration {message.iteration:,}" if message.iteration else ""
+        self.detail.set_maps(message.maps, of)
+
+    def on_inference_weights_failed(self, message: Inference.WeightsFailed) -> None:
+        self.detail.set_maps_note(f"no maps: {message.message}")
 
     def _option_text(self, m: Misclassified) -> Text:
         confidence = math.floor(100 * m.confidence)  # 99.6% is not 100%

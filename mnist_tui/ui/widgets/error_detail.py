@@ -1,4 +1,5 @@
-"""One misclassified digit, large: its labels, the model's confidence and its ten class probabilities."""
+"""One misclassified digit, large: its labels, the model's confidence and its ten class probabilities, and,
+once its screen has computed them, what the model looks at for the predicted and the true class."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from textual.widget import Widget
 
 from ...engine.events import Misclassified
 from .. import format as fmt
-from ..pixels import RGB, SIDE, downscale, halfblock_lines
+from ..pixels import RGB, SIDE, downscale, halfblock_lines, scale_legend
+from .attribution_map import map_colours, map_lines
 
 BAR = 12  # cells of the longest probability bar
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -32,6 +34,8 @@ class ErrorDetail(Widget):
         "error-detail--predicted",
         "error-detail--bar",
         "error-detail--empty",
+        "error-detail--positive",
+        "error-detail--negative",
     }
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -40,6 +44,8 @@ class ErrorDetail(Widget):
         self.position = ""  # e.g. "3 of 87"
         self.class_names: tuple[str, ...] = ()
         self.empty_text = "no digit chosen"
+        self.maps: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (class, 784 attribution values)
+        self.maps_note = ""  # whose weights the maps are of, or why there are none
 
     def on_mount(self) -> None:
         self.border_title = "Digit"
@@ -54,6 +60,17 @@ class ErrorDetail(Widget):
         if empty_text:
             self.empty_text = empty_text
         self.border_subtitle = position if entry is not None else ""
+        self.maps = ()
+        self.refresh()
+
+    def set_maps(self, maps: Sequence[tuple[int, Sequence[float]]], note: str = "") -> None:
+        """What the model looks at in the digit shown: one attribution map per class (predicted, true)."""
+        self.maps = tuple((c, tuple(values)) for c, values in maps)
+        self.maps_note = note
+        self.refresh()
+
+    def set_maps_note(self, note: str) -> None:
+        self.maps_note = note
         self.refresh()
 
     def render(self) -> RenderResult:
@@ -63,7 +80,6 @@ class ErrorDetail(Widget):
         label = self.get_component_rich_style("error-detail--label", partial=True)
         true_style = self.get_component_rich_style("error-detail--true", partial=True)
         pred_style = self.get_component_rich_style("error-detail--predicted", partial=True)
-        bar_style = self.get_component_rich_style("error-detail--bar", partial=True)
         out = Text(no_wrap=True, overflow="crop")
         out.append("true ", label)
         out.append(fmt.class_label(self.class_names, entry.true, short=False), true_style)
@@ -72,10 +88,62 @@ class ErrorDetail(Widget):
         out.append(f"\nconfidence {entry.confidence:.1%} · loss {entry.loss:.3f} · test image {entry.index:,}", label)
 
         width, height = self.content_region.size
+        if self.maps:
+            return self._render_with_maps(out, entry, width, height)
         px = SIDE if height - 2 >= SIDE // 2 and width >= SIDE + 2 + 10 else SIDE // 2
         background, ink = self._colours()
         grid = downscale(entry.image, px) if len(entry.image) == SIDE * SIDE else [[0] * px for _ in range(px)]
         digit = halfblock_lines(grid, background, ink)
+        bars = self._bars(entry)
+        top = max(0, (len(digit) - len(bars)) // 2)  # the bars sit level with the digit's middle
+        for row in range(max(len(digit), top + len(bars))):
+            out.append("\n")
+            out.append_text(digit[row] if row < len(digit) else Text(" " * px))
+            if top <= row < top + len(bars):
+                out.append("  ")
+                out.append_text(bars[row - top])
+        if self.maps_note:
+            out.append(f"\n{self.maps_note}", label)
+        return out
+
+    def _render_with_maps(self, out: Text, entry: Misclassified, width: int, height: int) -> Text:
+        """The digit and its maps side by side (28 or 14 pixels), a caption under each, the scale, the bars."""
+        label = self.get_component_rich_style("error-detail--label", partial=True)
+        gap = 2
+        px = SIDE if width >= 3 * SIDE + 2 * gap and height >= 2 + SIDE // 2 + 2 + 10 else SIDE // 2
+        background, ink = self._colours()
+        _, positive, negative = map_colours(self, "error-detail")
+        grid = downscale(entry.image, px) if len(entry.image) == SIDE * SIDE else [[0] * px for _ in range(px)]
+        columns = [halfblock_lines(grid, background, ink)]
+        captions = ["the digit"]
+        for c, values in self.maps:
+            columns.append(map_lines(values, px, background, positive, negative))
+            which = "predicted" if c == entry.predicted else "true" if c == entry.true else "class"
+            captions.append(f"for {which} {fmt.class_label(self.class_names, c)}")
+        for row in range(len(columns[0])):
+            out.append("\n")
+            for n, lines in enumerate(columns):
+                if n:
+                    out.append(" " * gap)
+                out.append_text(lines[row])
+        out.append("\n")
+        for n, caption in enumerate(captions):
+            out.append((" " * gap if n else "") + caption[:px].ljust(px), label)
+        out.append("\n")
+        out.append_text(Text(" " * (px + gap)))
+        out.append_text(scale_legend(px, background, positive, negative))
+        if self.maps_note:
+            out.append(f" {self.maps_note}", label)
+        for line in self._bars(entry):
+            out.append("\n")
+            out.append_text(line)
+        return out
+
+    def _bars(self, entry: Misclassified) -> list[Text]:
+        label = self.get_component_rich_style("error-detail--label", partial=True)
+        true_style = self.get_component_rich_style("error-detail--true", partial=True)
+        pred_style = self.get_component_rich_style("error-detail--predicted", partial=True)
+        bar_style = self.get_component_rich_style("error-detail--bar", partial=True)
         bars: list[Text] = []
         for c, p in enumerate(entry.probabilities):
             style = true_style if c == entry.true else pred_style if c == entry.predicted else bar_style
@@ -85,14 +153,7 @@ class ErrorDetail(Widget):
             line.append(bar(p), style)
             line.append(f" {p:6.1%}", text_style)
             bars.append(line)
-        top = max(0, (len(digit) - len(bars)) // 2)  # the bars sit level with the digit's middle
-        for row in range(max(len(digit), top + len(bars))):
-            out.append("\n")
-            out.append_text(digit[row] if row < len(digit) else Text(" " * px))
-            if top <= row < top + len(bars):
-                out.append("  ")
-                out.append_text(bars[row - top])
-        return out
+        return bars
 
     def _colours(self) -> tuple[RGB, RGB]:
         _, background = self.background_colors
