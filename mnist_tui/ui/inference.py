@@ -107,9 +107,12 @@ class LiveWeights:
 # Requests and answers ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DrawRequest:
-    """A drawing: the canvas's 28x28 intensities (0..255, row-major); digitized before the model sees it."""
+    """A drawing: the canvas's 28x28 intensities (0..255, row-major); digitized before the model sees it.
+    ``maps``: also map what the model looks at (the screen asks once the drawing rests: mid-stroke the bars
+    are what moves, and the maps cost more than the prediction to compute and to draw)."""
 
     pixels: bytes
+    maps: bool = True
     made: float = field(default_factory=time.monotonic)
 
 
@@ -216,12 +219,12 @@ class Inference:
                 return self.Answer(request, b"", (), (), predictor.iteration, time.monotonic() - request.made)
             probabilities = predictor.predict(image)
             ranked = sorted(range(len(probabilities)), key=lambda c: -probabilities[c])
-            classes = tuple(ranked[:2])
+            classes = tuple(ranked[:2]) if request.maps else ()
         else:
             image = np.frombuffer(request.image, dtype=np.uint8).reshape(28, 28)
             probabilities = predictor.predict(image)
             classes = request.classes
-        maps = gradient_x_input(predictor, image, classes)
+        maps = gradient_x_input(predictor, image, classes) if classes else ()
         return self.Answer(
             request,
             image.tobytes(),

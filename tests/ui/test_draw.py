@@ -45,6 +45,11 @@ async def answered(pilot, screen: DrawScreen, after: int) -> None:
     await wait_for(pilot, lambda: screen.answers > after, timeout=20)
 
 
+def rested(screen: DrawScreen) -> bool:
+    answer = screen.last_answer
+    return answer is not None and answer.request.pixels == screen.canvas.pixels and bool(answer.maps)
+
+
 async def loaded(pilot, screen: DrawScreen) -> None:
     await wait_for(pilot, lambda: screen.inference.predictor is not None, timeout=30)
 
@@ -64,7 +69,8 @@ async def test_a_mouse_stroke_off_centre_reaches_the_model_centred(run_dir):
             await pilot.hover("#draw-canvas", offset=at(row, 3))
         await pilot.mouse_up("#draw-canvas", offset=at(12, 3))
         await answered(pilot, screen, before)
-        await wait_for(pilot, lambda: screen.last_answer.request.pixels == screen.canvas.pixels)  # the last stroke's
+        # The answer for the whole stroke once it rests, with its maps (mid-stroke answers carry only the bars).
+        await wait_for(pilot, lambda: rested(screen))
         canvas = np.frombuffer(screen.canvas.pixels, dtype=np.uint8).reshape(SIDE, SIDE)
         ink_rows = np.flatnonzero(canvas.any(1))
         assert ink_rows[0] <= 2 and ink_rows[-1] >= 12 and canvas[:, 8:].max() == 0  # drawn where the mouse went
@@ -95,7 +101,7 @@ async def test_the_maps_are_of_the_classes_they_name(run_dir):
             await pilot.hover("#draw-canvas", offset=at(5 + (col - 10), col))
         await pilot.mouse_up("#draw-canvas", offset=at(14, 19))
         await answered(pilot, screen, before)
-        await wait_for(pilot, lambda: screen.last_answer.request.pixels == screen.canvas.pixels)
+        await wait_for(pilot, lambda: rested(screen))
         answer = screen.last_answer
         image = np.frombuffer(answer.model_input, dtype=np.uint8).reshape(SIDE, SIDE)
         expected = gradient_x_input(predictor_of(run_dir), image, [c for c, _ in answer.maps])

@@ -9,6 +9,7 @@ of the model and maps what it looks at for the top two guesses; the answer comes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -17,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Footer, Label
 
 from .. import format as fmt
@@ -27,6 +29,7 @@ from ..widgets.model_input import ModelInput
 from ..widgets.probability_bars import ProbabilityBars
 
 MNIST_NAMES = tuple(str(i) for i in range(10))
+REST = 0.15  # seconds without a stroke before the maps are made for the drawing
 
 
 class DrawScreen(ModalScreen[None]):
@@ -39,7 +42,9 @@ class DrawScreen(ModalScreen[None]):
         self.inference = Inference(weights, self.post_message)
         self.answers = 0  # answers shown (tests wait on it)
         self.last_answer: Inference.Answer | None = None
+        self.answered_at = 0.0  # time.monotonic() when the last answer was put on screen
         self.weights_label = "loading the weights…"
+        self._rest: Timer | None = None
 
     def compose(self) -> ComposeResult:
         self.title_label = Label("", id="draw-title")
@@ -78,7 +83,11 @@ class DrawScreen(ModalScreen[None]):
     # From the canvas and the worker ------------------------------------------------------------------------
     @on(Canvas.Changed)
     def _drawn(self, message: Canvas.Changed) -> None:
-        self.inference.submit(DrawRequest(message.pixels))
+        """The bars follow every stroke; the maps come once the drawing has rested for REST seconds."""
+        self.inference.submit(DrawRequest(message.pixels, maps=False))
+        if self._rest is not None:
+            self._rest.stop()
+        self._rest = self.set_timer(REST, lambda: self.inference.submit(DrawRequest(self.canvas.pixels)))
 
     def on_inference_weights_loaded(self, message: Inference.WeightsLoaded) -> None:
         at = f" (iteration {message.iteration:,})" if message.iteration else ""
@@ -97,11 +106,14 @@ class DrawScreen(ModalScreen[None]):
             return
         self.answers += 1
         self.last_answer = message
+        self.answered_at = time.monotonic()
         if not message.probabilities:
             self._clear_readout("draw a digit")
             return
         self.model_input.set_image(message.model_input)
         self.bars.set_probabilities(message.probabilities, self.class_names)
+        if not message.maps:
+            return  # mid-stroke: the maps come when the drawing rests
         titles = ("looks for", "and for")
         for widget, title, (c, values) in zip((self.first_map, self.second_map), titles, message.maps):
             p = message.probabilities[c]
