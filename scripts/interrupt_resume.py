@@ -6,7 +6,8 @@ First one uninterrupted reference run, timed from its first step to its end. The
 same run, send SIGINT, SIGTERM or SIGHUP after a delay drawn within the reference run's training time,
 check it exits 130 with `summary.json` saying `interrupted` and a loadable `last.pt` at the step it
 reached, resume it with `--resume`, and compare the whole run with the reference: every step's training
-loss, every scheduled evaluation, and the final accuracy. A trial whose run had already ended when its
+loss, every scheduled evaluation (of the validation set) and every epoch-end one of the test set, and the final
+test and validation accuracies. A trial whose run had already ended when its
 signal came (a slower or faster machine) interrupted nothing: it is reported, checked to have exited
 normally, and not counted; trials go on until --trials runs were interrupted (at most three times as many).
 Prints one line per trial and "N of N interrupted runs resumed to the right step with metrics intact".
@@ -40,18 +41,27 @@ def command(dataset: str, run_dir: Path) -> list[str]:
             "--batch-size", "50", "--eval-every", "4", "--epochs", "40", "--run-dir", str(run_dir)]  # fmt: skip
 
 
-def history(run_dir: Path) -> tuple[dict[int, float], dict[int, float], dict]:
-    """Per-iteration training loss and scheduled-evaluation accuracy, from metrics.jsonl; and the summary."""
+def history(run_dir: Path) -> tuple[dict[int, float], dict[tuple[str, int], float], dict]:
+    """Per-iteration training loss, and the accuracy of each scheduled evaluation (of the validation set, every
+    4 steps and at each epoch end) and each epoch-end one of the test set, keyed by (set, iteration), from
+    metrics.jsonl; and the summary. Left out: the evaluations a stop makes where it stopped, and the test one
+    of restored best weights, which an interrupted run makes and the reference does not."""
     losses: dict[int, float] = {}
-    evals: dict[int, float] = {}
+    evals: dict[tuple[str, int], float] = {}
+    steps_per_epoch = 0
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         event = json.loads(line)
-        if event["event"] == "step":
+        if event["event"] == "run_started":
+            steps_per_epoch = event["steps_per_epoch"]
+        elif event["event"] == "step":
             first = event["iteration"] - len(event["losses"]) + 1
             for i, loss in enumerate(event["losses"]):
                 losses[first + i] = loss
-        elif event["event"] == "evaluation" and event["iteration"] % 4 == 0 and event.get("weights_from") is None:
-            evals[event["iteration"]] = event["test_accuracy"]
+        elif event["event"] == "evaluation" and event.get("weights_from") is None:
+            it, split = event["iteration"], event.get("split", "test")  # no split: a run from before validation sets
+            epoch_end = steps_per_epoch > 0 and it % steps_per_epoch == 0
+            if epoch_end or (split != "test" and it % 4 == 0):
+                evals[(split, it)] = event["accuracy"] if "accuracy" in event else event["test_accuracy"]
     return losses, evals, json.loads((run_dir / "summary.json").read_text())
 
 
@@ -99,8 +109,10 @@ def trial(n: int, dataset: str, base: Path, reference, duration: float, rng: ran
         problems.append(f"losses differ from step {bad[0] if bad else '?'}")
     if evals != ref_evals:
         problems.append("evaluations differ")
-    if final["final_accuracy"] != ref_final["final_accuracy"] or final["iteration"] != ref_final["iteration"]:
-        problems.append(f"final {final['final_accuracy']} at {final['iteration']} vs {ref_final['final_accuracy']}")
+    figures = ("final_test_accuracy", "validation_accuracy", "best_validation_accuracy", "best_iteration", "iteration")
+    differ = [f"{k} {final.get(k)} vs {ref_final.get(k)}" for k in figures if final.get(k) != ref_final.get(k)]
+    if differ:
+        problems.append("final " + ", ".join(differ))
     detail = f"{name} after {delay:.2f}s, stopped at step {reached}, resumed to {final['iteration']}"
     return not problems, detail + (": " + "; ".join(problems) if problems else ": intact")
 
@@ -126,7 +138,7 @@ def main() -> int:
     reference = history(base / "reference")
     print(
         f"reference: {reference[2]['iteration']} steps in {duration:.1f} s, "
-        f"final accuracy {reference[2]['final_accuracy']:.2%}"
+        f"final test accuracy {reference[2]['final_test_accuracy']:.2%}"
     )
     rng = random.Random(args.seed)
     ok = interrupted = n = 0

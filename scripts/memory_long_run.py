@@ -2,9 +2,10 @@
 
     python scripts/memory_long_run.py [--source trainer|demo] [--epochs 100]
 
-``trainer`` (the default) is the real trainer on small synthetic digits in the real file format (12 steps an
-epoch, a full evaluation with its error snapshot every 4 steps: 300 evaluations), driven through the real
-app by Textual's Pilot; ``demo`` is the scripted source at the tutorial's shape (600 steps an epoch,
+``trainer`` (the default) is the real trainer on small synthetic digits in the real file format (11 steps an
+epoch on the 550 left after the validation split; a full evaluation with its error snapshot of the validation
+set every 4 steps and at each epoch end, and of the test set at each epoch end: about 450 evaluations), driven
+through the real app by Textual's Pilot; ``demo`` is the scripted source at the tutorial's shape (600 steps an epoch,
 an evaluation every 50: 60,000 steps, far beyond the charts' 2,000-point capacity). Python's heap is
 measured with tracemalloc (what the app and the engine hold) and the process's RSS with psutil.
 """

@@ -66,7 +66,10 @@ def parser() -> ArgumentParser:
         "--ema", type=float_arg, metavar="DECAY", help="evaluate and keep an EMA of the weights (default: 0, off)"
     )
     g.add_argument(
-        "--eval-every", type=int_arg, help=f"full test-set evaluation every N iterations (default: {d.eval_every})"
+        "--eval-every",
+        type=int_arg,
+        help=f"evaluate every N iterations and at each epoch end: the validation set, or the test set without one; "
+        f"the test set is also evaluated at each epoch end and at the end (default: {d.eval_every})",
     )
     g.add_argument("--eval-batch-size", type=int_arg, help="0: pick one for the device")
     g.add_argument("--max-steps", type=int_arg, help="stop after this many iterations")
@@ -88,6 +91,24 @@ def parser() -> ArgumentParser:
         help=f"{' | '.join(COMPILE_MODES)}: torch.compile the model; reduce-overhead adds CUDA graphs; "
         f"falls back to eager if it fails (default: {d.compile})",
     )
+    v = p.add_argument_group(
+        "validation: every decision (early stopping, the best weights, the plateau) is made on images held out of "
+        "the training set; the test set only reports"
+    )
+    v.add_argument(
+        "--val-split",
+        type=val_split_arg,
+        metavar="N",
+        help="validation images held out of the training set: a count (5000) or a fraction (0.1); 0 trains on "
+        "all of it and allows no early stopping, --restore-best or --lr-plateau (default: a twelfth, 5,000 of "
+        "MNIST's 60,000; the fast and best presets: 0, they keep their final weights)",
+    )
+    v.add_argument(
+        "--divergence-check",
+        action=argparse.BooleanOptionalAction,
+        help="end a run as diverged when its training loss explodes (10x a chance-level guess's) or its "
+        "validation accuracy stays at chance after the warm-up; a non-finite loss always ends it (default: on)",
+    )
     e = p.add_argument_group("early stopping and learning rate")
     e.add_argument(
         "--early-stopping",
@@ -95,7 +116,8 @@ def parser() -> ArgumentParser:
         help="stop when the monitored metric stops improving (default: on)",
     )
     e.add_argument(
-        "--monitor", help=f"{' | '.join(MONITORS)}: test accuracy in percent, or test loss (default: {es.monitor})"
+        "--monitor",
+        help=f"{' | '.join(MONITORS)}: validation accuracy in percent, or validation loss (default: {es.monitor})",
     )
     e.add_argument(
         "--patience", type=int_arg, help=f"evaluations without improvement before a stop (default: {es.patience})"
@@ -109,7 +131,7 @@ def parser() -> ArgumentParser:
     e.add_argument(
         "--restore-best",
         action=argparse.BooleanOptionalAction,
-        help="end the run with the best weights seen (default: on)",
+        help="end the run with the best weights seen on the validation set (default: on)",
     )
     e.add_argument(
         "--lr-plateau",
@@ -132,6 +154,14 @@ def parser() -> ArgumentParser:
 # What may change when a run is resumed: how long it goes on and where; everything else is the run's own.
 RESUMABLE = ("max_steps", "epochs", "device", "threads")
 NOT_CONFIG = ("resume", "headless", "detach")  # how to run it, not what it computes
+
+
+def val_split_arg(text: str) -> float:
+    """A count of images (a whole number) or a fraction below 1."""
+    value = float_arg(text)
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(f"expected a count of images or a fraction below 1, got {text!r}")
+    return int(value) if value >= 1 else value
 
 
 def _option(name: str) -> str:

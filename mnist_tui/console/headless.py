@@ -17,6 +17,7 @@ from ..config import TrainConfig
 from ..engine.control import Control
 from ..engine.events import (
     EXIT_FAILED,
+    VALIDATION,
     CheckpointSaved,
     Evaluation,
     Event,
@@ -89,9 +90,11 @@ def show(
                     epoch_task, completed=event.epoch_step, description=f"epoch {event.epoch}/{started.config['epochs']}"
                 )
             elif isinstance(event, Evaluation):
+                best = "" if event.best_accuracy is None else f"  (best validation {event.best_accuracy:.2%})"
+                kept = "  weights kept" if event.weights_from is not None else ""
                 progress.console.print(
-                    f"iter {event.iteration:>6}  epoch {event.epoch:>3}  test loss {event.test_loss:.4f}  "
-                    f"accuracy {event.test_accuracy:.2%}  (best {event.best_accuracy:.2%})"
+                    f"iter {event.iteration:>6}  epoch {event.epoch:>3}  {event.split:<10} loss {event.loss:.4f}  "
+                    f"accuracy {event.accuracy:.2%}{best if event.split == VALIDATION else kept}"
                 )
             elif isinstance(event, CheckpointSaved) and event.tag == "last":
                 progress.console.print(Text(f"saved {event.path}", style="dim"))
@@ -117,8 +120,13 @@ def summary_table(finished: RunFinished, started: RunStarted | None) -> Table:
     def pct(value: float | None) -> str:
         return "N/A" if value is None else f"{value:.2%}"
 
-    table.add_row("final test accuracy", pct(finished.final_accuracy))
-    table.add_row("best test accuracy", f"{pct(finished.best_accuracy)} at iteration {finished.best_iteration}")
+    table.add_row("final test accuracy", f"{pct(finished.final_accuracy)} (the weights the run ends with)")
+    if finished.best_accuracy is not None:
+        table.add_row("validation accuracy", f"{pct(finished.validation_accuracy)} (of those weights)")
+        table.add_row(
+            "best validation accuracy", f"{pct(finished.best_accuracy)} at iteration {finished.best_iteration}"
+        )
+    table.add_row("weights", finished.weights)
     table.add_row("iterations", f"{finished.iteration:,} (epoch {finished.epoch})")
     table.add_row("training time", f"{finished.elapsed:.1f} s")
     table.add_row("device", Text(finished.device))

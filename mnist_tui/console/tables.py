@@ -28,11 +28,11 @@ def error_tables(snapshot: EvaluationSnapshot, top: int = 10) -> list[Table]:
     overall = "N/A" if accuracy is None else f"{accuracy:.2%}"
     where = f" ({snapshot.weights})" if snapshot.weights else ""
     classes = Table(
-        title=f"Test accuracy {overall} at iteration {snapshot.iteration:,}{where}: "
+        title=f"{snapshot.split.capitalize()} accuracy {overall} at iteration {snapshot.iteration:,}{where}: "
         f"{snapshot.n_misclassified:,} of {snapshot.total:,} misclassified"
     )
     classes.add_column("class")
-    classes.add_column("test images", justify="right")
+    classes.add_column(f"{snapshot.split} images", justify="right")
     classes.add_column("right", justify="right")
     classes.add_column("wrong", justify="right")
     classes.add_column("accuracy", justify="right")
@@ -57,7 +57,7 @@ def runs_table(runs: list[RunInfo]) -> Table:
     table = Table(title=f"{len(runs)} run{'s' if len(runs) != 1 else ''}", title_justify="left")
     for column in COLUMNS:
         table.add_column(
-            column, justify="right" if column in ("progress", "best") else "left", no_wrap=column != "directory"
+            column, justify="right" if column in ("progress", "best val") else "left", no_wrap=column != "directory"
         )
     for info in runs:
         style = "bold green" if info.active else ("red" if info.state == "failed" else None)

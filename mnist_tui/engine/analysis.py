@@ -25,11 +25,14 @@ from ..config import TrainConfig
 from . import data
 from .checkpoints import CheckpointError, load_checkpoint
 from .device import eval_batch_size, resolve_device
-from .events import EvaluationSnapshot, Misclassified
+from .device_data import memory_layout
+from .errors import InputError
+from .events import TEST, VALIDATION, EvaluationSnapshot, Misclassified
 from .files import atomic_write
 from .models import build_model, fold_batch_norm
 from .preprocess import normalise
 from .previews import N_TEST_PREVIEW
+from .split import split_training_set
 
 MAX_MISCLASSIFIED = 2000  # worst-loss digits kept per evaluation (an early model gets thousands wrong)
 DECIMALS = 4  # probabilities and losses are rounded to this many decimals
@@ -41,10 +44,10 @@ CONFUSION_CSV = "confusion.csv"
 class EvalOutcome:
     """One evaluation, on the host, in plain values."""
 
-    loss: float  # mean cross-entropy over the test set
+    loss: float  # mean cross-entropy over the set
     correct: int
     total: int
-    preview: tuple[int, ...]  # predictions for the first n_preview test images
+    preview: tuple[int, ...]  # predictions for the first n_preview images
     confusion: tuple[tuple[int, ...], ...]  # [true][predicted]
     n_misclassified: int
     errors: tuple[tuple[int, int, int, float, tuple[float, ...]], ...]  # (index, true, predicted, loss, probs)
@@ -115,8 +118,14 @@ def make_snapshot(
     epoch: int,
     class_names: Sequence[str],
     weights: str = "",
+    split: str = TEST,
+    positions: torch.Tensor | None = None,
 ) -> EvaluationSnapshot:
-    """The event for ``outcome``; ``images`` is the test set as CPU uint8 [N, 28, 28]."""
+    """The event for ``outcome``; ``images`` is the evaluated set as CPU uint8 [N, 28, 28].
+
+    ``positions``: each image's index in the data set's file (a validation image's in the training set);
+    the misclassified entries carry it, so a digit can be found again.
+    """
     if outcome.errors:
         index = torch.tensor([e[0] for e in outcome.errors], dtype=torch.long, device=images.device)
         picked = images[index].reshape(len(index), -1).cpu().numpy()
@@ -124,9 +133,12 @@ def make_snapshot(
     else:
         blobs = []
     entries = tuple(
-        Misclassified(index=i, true=t, predicted=p, loss=loss, probabilities=probs, image=blob)
+        Misclassified(
+            index=i if positions is None else int(positions[i]), true=t, predicted=p, loss=loss,
+            probabilities=probs, image=blob,
+        )
         for (i, t, p, loss, probs), blob in zip(outcome.errors, blobs)
-    )
+    )  # fmt: skip
     return EvaluationSnapshot(
         iteration=iteration,
         epoch=epoch,
@@ -134,8 +146,9 @@ def make_snapshot(
         confusion=outcome.confusion,
         misclassified=entries,
         n_misclassified=outcome.n_misclassified,
-        test_loss=outcome.loss,
+        loss=outcome.loss,
         weights=weights,
+        split=split,
     )
 
 
@@ -182,32 +195,46 @@ def load_weights(model_name: str, checkpoint: dict, path: Path) -> torch.nn.Modu
 
 
 def evaluate_weights(
-    config: TrainConfig, path: Path, *, device: str = "auto", log: Callable[[str], None] = _no_log
+    config: TrainConfig,
+    path: Path,
+    *,
+    device: str = "auto",
+    split: str = TEST,
+    log: Callable[[str], None] = _no_log,
 ) -> EvaluationSnapshot:
-    """Evaluate the weights in checkpoint ``path`` of a run of ``config`` once on its test set (``inspect``).
+    """Evaluate the weights in checkpoint ``path`` of a run of ``config`` once (``inspect``): on its test set,
+    or (``split=VALIDATION``) on the validation images the run held out, drawn again from its config.
 
     Raises an InputError (CheckpointError, DataError, DeviceError) with a one-line message.
     """
     resolved = data.resolve(config.dataset, config.data_dir, log=log)
     arrays = data.load_arrays(resolved)
+    images, labels, positions = arrays.test_images, arrays.test_labels, None
+    if split == VALIDATION:
+        held_out = split_training_set(arrays.train_labels, config.val_split, config.seed).validation
+        if not len(held_out):
+            raise InputError(f"{path}: its run held out no validation set (--val-split 0); inspect its test set")
+        images, labels, positions = arrays.train_images[held_out], arrays.train_labels[held_out], held_out
     target = resolve_device(device)
     checkpoint = load_checkpoint(path, map_location="cpu")
     model = load_weights(config.model, checkpoint, path)
-    layout = torch.channels_last if target.type in ("cpu", "cuda") else torch.contiguous_format
+    layout = memory_layout(target)
     model = model.to(target, memory_format=layout).eval()
-    x = normalise(arrays.test_images.to(target)).contiguous(memory_format=layout)
-    y = arrays.test_labels.to(target)
+    x = normalise(images.to(target)).contiguous(memory_format=layout)
+    y = labels.to(target)
     batch = eval_batch_size(target, config.eval_batch_size)
     loop = checkpoint.get("loop") or {}
     iteration = int(loop.get("iteration", 0))
     epoch = int(loop.get("epoch", 1)) if loop.get("epoch_step", 1) else max(1, int(loop.get("epoch", 1)) - 1)
     outcome = summarise(predict(model, x, batch), y, n_preview=N_TEST_PREVIEW)
-    log(f"evaluated {path} (iteration {iteration:,}) on {len(y):,} {resolved.name} test images")
+    log(f"evaluated {path} (iteration {iteration:,}) on {len(y):,} {resolved.name} {split} images")
     return make_snapshot(
         outcome,
-        arrays.test_images,
+        images,
         iteration=iteration,
         epoch=epoch,
         class_names=resolved.class_names,
         weights=f"{path.parent.name}/{path.name}",
+        split=split,
+        positions=positions,
     )

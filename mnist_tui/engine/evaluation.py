@@ -1,7 +1,8 @@
 """The trainer's evaluations: a model over a whole set, and the ``Evaluation`` event that reports it.
 
-The scheduled evaluations and the one of restored best weights at a run's end report the same way, so
-the event is built in one place. Which weights are evaluated, and what the result decides (best, early
+The scheduled evaluations (of the validation set, or of the test set without one), the test evaluations
+at each epoch end and the last one of the weights a run ends with all report the same way, so the event is
+built in one place. Which weights are evaluated, and what the result decides (best, early
 stopping, the plateau), is the trainer's business.
 """
 
@@ -27,18 +28,27 @@ def accuracy_of(outcome: EvalOutcome) -> float:
 
 
 def evaluation_event(
-    outcome: EvalOutcome, state: LoopState, *, epoch: int, seconds: float, weights_from: int | None = None
+    outcome: EvalOutcome,
+    state: LoopState,
+    *,
+    split: str,
+    epoch: int,
+    seconds: float,
+    weights_from: int | None = None,
 ) -> Evaluation:
-    """The event for ``outcome`` at ``state`` (whose best is already updated by it, where it counts)."""
+    """The event for ``outcome`` of the ``split`` set at ``state`` (whose best validation accuracy is already
+    updated by it, where it counts)."""
+    best = state.best_accuracy >= 0
     return Evaluation(
         iteration=state.iteration,
         epoch=epoch,
-        test_loss=outcome.loss,
-        test_accuracy=accuracy_of(outcome),
+        split=split,
+        loss=outcome.loss,
+        accuracy=accuracy_of(outcome),
         correct=outcome.correct,
         total=outcome.total,
-        best_accuracy=state.best_accuracy,
-        best_iteration=state.best_iteration,
+        best_accuracy=state.best_accuracy if best else None,
+        best_iteration=state.best_iteration if best else None,
         seconds=seconds,
         preview_predictions=outcome.preview,
         weights_from=weights_from,

@@ -107,6 +107,8 @@ class RunStarted(Event):
     total_steps: int
     start_iteration: int = 0  # > 0 when the run resumes
     threads: int = 0
+    val_size: int = 0  # images held out of the training set for validation (train_size does not count them)
+    val_digest: str = ""  # the held-out images' fingerprint (engine/split.py): a resumed run holds out the same
 
 
 @dataclass(frozen=True)
@@ -136,19 +138,27 @@ class StepMetrics(Event):
     elapsed: float  # training seconds so far (pauses excluded)
 
 
+# The sets an evaluation can be of (Evaluation.split, EvaluationSnapshot.split).
+VALIDATION, TEST = "validation", "test"
+
+
 @dataclass(frozen=True)
 class Evaluation(Event):
-    """A full test-set evaluation."""
+    """A full evaluation of one set: the validation set (what decides) or the test set (what reports).
+
+    ``best_accuracy`` is the best validation accuracy so far (None without a validation set).
+    """
 
     kind: ClassVar[str] = "evaluation"
     iteration: int
     epoch: int
-    test_loss: float
-    test_accuracy: float  # 0..1
+    split: str  # VALIDATION or TEST
+    loss: float
+    accuracy: float  # 0..1
     correct: int
     total: int
-    best_accuracy: float
-    best_iteration: int
+    best_accuracy: float | None
+    best_iteration: int | None
     seconds: float
     preview_predictions: tuple[int, ...] = ()  # the model's labels for Previews.test_images
     weights_from: int | None = None  # set when this evaluates restored best weights from that iteration
@@ -156,9 +166,9 @@ class Evaluation(Event):
 
 @dataclass(frozen=True)
 class Misclassified:
-    """One test digit the model got wrong (not an event: an entry of EvaluationSnapshot)."""
+    """One digit the model got wrong (not an event: an entry of EvaluationSnapshot)."""
 
-    index: int  # position in the test set
+    index: int  # position in its set: the test set, or the training set for a validation digit
     true: int
     predicted: int
     loss: float  # its cross-entropy loss
@@ -184,11 +194,12 @@ class EvaluationSnapshot(Event):
     iteration: int
     epoch: int
     class_names: tuple[str, ...]
-    confusion: tuple[tuple[int, ...], ...]  # [true][predicted] counts over the whole test set
+    confusion: tuple[tuple[int, ...], ...]  # [true][predicted] counts over the whole set
     misclassified: tuple[Misclassified, ...]  # sorted by loss, worst first; at most the worst MAX_MISCLASSIFIED
     n_misclassified: int  # all the wrong ones, also those beyond the list's cap
-    test_loss: float
+    loss: float
     weights: str = ""  # whose weights: "" (the run's, now), "best from iteration N", "checkpoints/best.pt"
+    split: str = TEST  # the set it is of: TEST, or VALIDATION (then an index is a training-set position)
 
     def __post_init__(self) -> None:  # rebuilt from a dict: entries come back as dicts, rows as lists
         entries = tuple(m if isinstance(m, Misclassified) else _misclassified(m) for m in self.misclassified)
@@ -297,14 +308,15 @@ class RunFinished(Event):
     message: str
     iteration: int
     epoch: int
-    final_accuracy: float | None
-    best_accuracy: float | None
+    final_accuracy: float | None  # test accuracy of the weights the run ends with
+    best_accuracy: float | None  # the best validation accuracy (None without a validation set)
     best_iteration: int | None
     elapsed: float  # training seconds (pauses and loading excluded)
     device: str
     bad_input: bool = False  # the run failed on input the user can fix (data, device, checkpoint, run dir)
     stopped_early_at: int | None = None  # the iteration early stopping ended the run at
     weights: str = "last"  # the weights the run ended with: "last", or "best from iteration N"
+    validation_accuracy: float | None = None  # validation accuracy of the weights the run ends with
 
     @property
     def state(self) -> RunState:
@@ -344,9 +356,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+# Field names of earlier versions, read as today's: before validation sets every evaluation was of the test set.
+_RENAMED = {"test_loss": "loss", "test_accuracy": "accuracy"}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event written by ``Event.to_dict`` (extra keys such as the wall time are ignored)."""
     cls = EVENT_TYPES[data["event"]]
+    if cls in (Evaluation, EvaluationSnapshot) and "test_loss" in data:
+        data = {**{_RENAMED.get(k, k): v for k, v in data.items()}, "split": TEST}
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:

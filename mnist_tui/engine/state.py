@@ -31,10 +31,14 @@ class LoopState:
     epoch: int = 1  # 1-based epoch in progress
     epoch_step: int = 0  # steps done in this epoch
     iteration: int = 0  # steps done in all
-    best_accuracy: float = -1.0
+    best_accuracy: float = -1.0  # the best validation accuracy (-1: none yet, or no validation set)
     best_iteration: int = 0
-    last_accuracy: float | None = None
+    last_accuracy: float | None = None  # of the latest scheduled evaluation (validation; test without one)
     last_eval_iteration: int = -1
+    last_test_accuracy: float | None = None
+    last_test_iteration: int = -1
+    kept_accuracy: float | None = None  # the validation accuracy of the best weights kept (restore_best)
+    val_digest: str = ""  # the validation split's fingerprint (split.py): a resume must hold out the same
     train_seconds: float = 0.0
     perm: torch.Tensor | None = field(default=None, repr=False)  # this epoch's shuffle
 

@@ -18,8 +18,10 @@ second), and evaluation runs in large batches under ``inference_mode`` in ``eval
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
+from collections import deque
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,17 +31,19 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from . import data as data_mod
-from .analysis import EvalOutcome, make_snapshot, write_error_csvs
+from .analysis import EvalOutcome, make_snapshot, predict, write_error_csvs
 from .augment import random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
 from .device import autocast_dtype, compile_model, device_name, eval_batch_size, resolve_device, use_cuda_graphs
-from .device_data import DeviceData
+from .device_data import DeviceData, EvalSet
 from .early_stopping import metric_value
 from .errors import CheckpointError, InputError, RunDirError
 from .evaluation import accuracy_of, evaluation_event
 from .evaluation import evaluate as _evaluate  # looked up here: tests replace it to run out of memory on a CPU
 from .events import (
+    TEST,
+    VALIDATION,
     CheckpointSaved,
     EvaluationSnapshot,
     Event,
@@ -56,8 +60,13 @@ from .graphs import GraphedStep, UndoWarmUp
 from .models import count_parameters
 from .output import RunOutput
 from .previews import N_TEST_PREVIEW, AugmentedPreviews, first_digits
+from .split import split_training_set
 from .state import Learner, LoopState, build_learner, count_steps, from_checkpoint, to_checkpoint
 from .step_metrics import LOSS_BUFFER, StepWindow
+
+
+EXPLODED = 10  # a mean training loss over this many times a chance-level guess's (ln C) has diverged
+AT_CHANCE, AT_CHANCE_EVALS = 1.5, 3  # accuracy within 1.5x chance for 3 evaluations after the warm-up: diverged
 
 
 class _Diverged(Exception):
@@ -91,7 +100,9 @@ class Trainer:
         self.device_str = "?"
         self.state = LoopState()
         self.weights = "last"  # what the run ends with: "last", or "best from iteration N"
-        self.snapshot: EvaluationSnapshot | None = None  # what the latest evaluation got wrong
+        self.data: DeviceData | None = None  # the data set on the device, once loaded
+        self.snapshots: dict[str, EvaluationSnapshot] = {}  # what the latest evaluation of each set got wrong
+        self.recent_accuracy: deque[float] = deque(maxlen=AT_CHANCE_EVALS)  # the latest validation accuracies
         try:
             yield from self._emit(StateChanged(RunState.LOADING, "starting torch"))
             yield from self._setup()
@@ -135,18 +146,25 @@ class Trainer:
         device = self.device = resolve_device(cfg.device)
         self.device_str = str(device)
         resolved, arrays = yield from self._load_data()
+        split = split_training_set(arrays.train_labels, cfg.val_split, cfg.seed)
         # The run directory is made only once the input is known to be good.
         checkpoint = load_checkpoint(self.output.last_checkpoint, map_location="cpu") if self.resume else None
         self._open_run_dir()
 
-        self.steps_per_epoch, self.total_steps = count_steps(cfg, len(arrays.train_labels))
+        self.steps_per_epoch, self.total_steps = count_steps(cfg, len(split.train))
         self.learner: Learner = build_learner(cfg, device, self.total_steps)
         self.best_weights: dict[str, torch.Tensor] | None = None  # the best seen, for restore_best
         if checkpoint is not None:
             yield from self._resume(checkpoint)
+            if self.state.val_digest and self.state.val_digest != split.digest:
+                raise CheckpointError(
+                    f"{self.output.last_checkpoint}: the run held out another validation set "
+                    f"({self.state.val_digest}, now {split.digest or 'none'}); its --val-split or data changed"
+                )
+        self.state.val_digest = split.digest
         for note in self.notes:
             yield from self._emit(Log(note))
-        self.data = DeviceData.load(arrays, resolved.class_names, device)
+        self.data = DeviceData.load(arrays, resolved.class_names, device, split)
         self.eval_batch = eval_batch_size(device, cfg.eval_batch_size)
         augment = {"degrees": cfg.aug_rotate, "scale": cfg.aug_scale, "shift": cfg.aug_shift}
         self.augment = augment if any(augment.values()) else None  # random_affine's ranges, with it on
@@ -238,11 +256,13 @@ class Trainer:
             class_names=tuple(resolved.class_names),
             data_source=resolved.source,
             train_size=len(self.data.train_y),
-            test_size=len(self.data.test_y),
+            test_size=len(self.data.test.y),
             steps_per_epoch=self.steps_per_epoch,
             total_steps=self.total_steps,
             start_iteration=self.state.iteration,
             threads=torch.get_num_threads(),
+            val_size=0 if self.data.validation is None else len(self.data.validation.y),
+            val_digest=self.state.val_digest,
         )
 
     def _augmented_previews(self) -> Iterator[Event]:
@@ -337,9 +357,11 @@ class Trainer:
                         break
                 if control.take_save_request():
                     yield from self._save("last")
-            if state.epoch_step >= self.steps_per_epoch:  # epoch done: evaluate if not just done, save
+            if state.epoch_step >= self.steps_per_epoch:  # epoch done: evaluate if not just done, test, save
                 if state.last_eval_iteration != state.iteration and (yield from self._evaluate_and_check()):
                     ended = Reason.EARLY_STOP
+                if ended is None:  # the end has its own test evaluation, of the weights the run ends with
+                    yield from self._evaluate_test()
                 state.epoch, state.epoch_step, state.perm = state.epoch + 1, 0, None
                 yield from self._save("last")
                 if state.epoch <= cfg.epochs and state.iteration < self.total_steps:
@@ -359,11 +381,12 @@ class Trainer:
         if state.last_eval_iteration != state.iteration:
             yield from self._evaluate_and_check(scheduled=False)
         yield from self._save("last")  # the resumable state, before any weights are swapped
-        yield from self._restore_best_weights()
+        restored_from = yield from self._restore_best_weights()
+        yield from self._evaluate_test(weights_from=restored_from)  # what the run ends with, on the test set
         yield from self._write_error_csvs()
         if reason == Reason.EARLY_STOP:
             monitor, wait = learner.stopper.config.monitor, learner.stopper.watch.wait
-            message = f"early stop: no improvement of test {monitor} for {wait} evaluations"
+            message = f"early stop: no improvement of validation {monitor} for {wait} evaluations"
         elif reason == Reason.COMPLETED:
             message = f"completed {state.iteration} iterations"
         else:
@@ -393,37 +416,39 @@ class Trainer:
         metrics = self.window.take(self.state, self.learner.lr)
         self.state.train_seconds = metrics.elapsed
         yield from self._emit(metrics)
-        if not all(math.isfinite(v) for v in metrics.losses):
-            raise _Diverged(f"training loss became {metrics.losses[-1]} at iteration {self.state.iteration}")
+        self._check_loss(metrics.losses)
 
     # --- evaluation, early stopping, learning rate --------------------------------------------------------
     def _evaluate_and_check(self, scheduled: bool = True) -> Generator[Event, None, bool]:
-        """Evaluate on the full test set, update early stopping and the plateau schedule.
+        """The evaluation every ``eval_every`` steps and at each epoch end: of the validation set, which
+        decides (the best weights, early stopping, the plateau schedule); without one, of the test set, which
+        only reports.
 
         A generator whose return value says whether early stopping ends the run here. An unscheduled
-        evaluation (the one a stop makes at the step it reached) is reported but feeds no best, no early
-        stopping and no plateau, so a run stopped and resumed ends exactly as one that was not.
+        evaluation (the one a stop makes at the step it reached) is reported but decides nothing, so a run
+        stopped and resumed ends exactly as one that was not.
         """
         yield from self._flush()
-        state, learner = self.state, self.learner
+        state, learner, evaluated = self.state, self.learner, self.data.deciding
         for _, es_config in self.control.take_changes("early_stopping") if scheduled else ():
             learner.stopper.reconfigure(es_config)
             yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
         started = time.monotonic()
-        outcome = self._evaluate_on_test()
+        outcome = self._evaluate_on(evaluated)
         self.control.latest_weights.offer(learner.eval_model, state.iteration, self.config.model)  # if one wants
-        learner.model.train()
-        self.window.restart()  # images/s counts training time only
-        if not math.isfinite(outcome.loss):
-            raise _Diverged(f"test loss became {outcome.loss} at iteration {state.iteration}")
         accuracy = accuracy_of(outcome)
         state.last_accuracy, state.last_eval_iteration = accuracy, state.iteration
-        if scheduled and accuracy > state.best_accuracy:
+        if evaluated.name == TEST:
+            state.last_test_accuracy, state.last_test_iteration = accuracy, state.iteration
+        deciding = scheduled and evaluated.name == VALIDATION
+        if deciding and accuracy > state.best_accuracy:
             state.best_accuracy, state.best_iteration = accuracy, state.iteration
-        yield from self._report(outcome, epoch=state.epoch, seconds=time.monotonic() - started)
-        if not scheduled:
+        yield from self._report(outcome, evaluated, epoch=state.epoch, seconds=time.monotonic() - started)
+        if not deciding:
             return False
+        self._check_not_at_chance(accuracy)
         if learner.stopper.update(accuracy, outcome.loss, state.iteration):
+            state.kept_accuracy = accuracy
             self.best_weights = {k: v.detach().clone() for k, v in learner.eval_model.state_dict().items()}
             yield from self._save("best")
         yield from self._emit(learner.stopper.state_event(state.iteration))
@@ -435,49 +460,108 @@ class Trainer:
                 yield from self._emit(SettingsChanged(state.iteration, {"lr": new_lr}, source="plateau"))
         return learner.stopper.should_stop
 
+    def _evaluate_test(self, weights_from: int | None = None) -> Iterator[Event]:
+        """Report the test accuracy of the weights the run is judged by now (at each epoch end, and of the
+        weights it ends with); never a decision. Without a validation set the scheduled evaluations are of the
+        test set already, and this one is left out where one of them has just been made."""
+        state = self.state
+        if weights_from is None and state.last_test_iteration == state.iteration:
+            return
+        started = time.monotonic()
+        outcome = self._evaluate_on(self.data.test)
+        state.last_test_accuracy, state.last_test_iteration = accuracy_of(outcome), state.iteration
+        seconds = time.monotonic() - started
+        yield from self._report(outcome, self.data.test, epoch=state.epoch_reached, seconds=seconds,
+                                weights_from=weights_from)  # fmt: skip
+
     def _restore_best_weights(self) -> Iterator[Event]:
-        """With restore_best, end on the best weights seen, and evaluate them so the final figures are theirs."""
+        """With restore_best, end on the best weights seen on the validation set; the iteration they are from
+        (None when the run ends with its final weights)."""
         best_iteration = self.learner.stopper.watch.best_iteration
         if not self.learner.stopper.config.restore_best or self.best_weights is None or best_iteration is None:
-            return
+            return None
         self.weights = f"best from iteration {best_iteration}"
         if best_iteration == self.state.iteration:
-            return
+            return None
         self.learner.eval_model.load_state_dict(self.best_weights)
-        yield from self._emit(Log(f"restored the best weights, from iteration {best_iteration}"))
-        outcome = self._evaluate_on_test()
-        self.state.last_accuracy = accuracy_of(outcome)
-        yield from self._report(outcome, epoch=self.state.epoch_reached, seconds=0.0, weights_from=best_iteration)
+        yield from self._emit(Log(f"restored the best weights (by validation), from iteration {best_iteration}"))
+        return best_iteration
 
-    def _evaluate_on_test(self) -> EvalOutcome:
-        """The weights the run is judged by, in eval() mode, on the whole test set."""
+    def _evaluate_on(self, evaluated: EvalSet) -> EvalOutcome:
+        """The weights the run is judged by, in eval() mode, on the whole of ``evaluated``."""
         model = self.learner.eval_model
         model.eval()
         with self._autocast():
-            return _evaluate(model, self.data.test_x, self.data.test_y, self.eval_batch, N_TEST_PREVIEW)
+            outcome = _evaluate(model, evaluated.x, evaluated.y, self.eval_batch, N_TEST_PREVIEW)
+            if evaluated is not self.data.test:  # the preview strip shows test digits, whatever set decides
+                preview = predict(model, self.data.test.x[:N_TEST_PREVIEW], N_TEST_PREVIEW).argmax(1)
+                outcome = dataclasses.replace(outcome, preview=tuple(preview.tolist()))
+        self.learner.model.train()
+        self.window.restart()  # images/s counts training time only
+        if not math.isfinite(outcome.loss):
+            raise _Diverged(
+                f"{evaluated.name} loss became {outcome.loss} at iteration {self.state.iteration}; {self._advice()}"
+            )
+        return outcome
 
     def _report(
-        self, outcome: EvalOutcome, *, epoch: int, seconds: float, weights_from: int | None = None
+        self, outcome: EvalOutcome, evaluated: EvalSet, *, epoch: int, seconds: float, weights_from: int | None = None
     ) -> Iterator[Event]:
-        """The Evaluation event, then what the evaluation got wrong (kept as the latest; not recorded)."""
-        event = evaluation_event(outcome, self.state, epoch=epoch, seconds=seconds, weights_from=weights_from)
+        """The Evaluation event, then what the evaluation got wrong (the latest of each set; not recorded)."""
+        event = evaluation_event(
+            outcome, self.state, split=evaluated.name, epoch=epoch, seconds=seconds, weights_from=weights_from
+        )
         yield from self._emit(event)
-        self.snapshot = make_snapshot(
+        snapshot = make_snapshot(
             outcome,
-            self.data.test_images,
+            evaluated.images,
             iteration=self.state.iteration,
             epoch=self.state.epoch_reached,
             class_names=self.data.class_names,
             weights="" if weights_from is None else self.weights,
+            split=evaluated.name,
+            positions=evaluated.index,
         )
-        yield from self._emit(self.snapshot)
+        self.snapshots[evaluated.name] = snapshot
+        yield from self._emit(snapshot)
+
+    # --- divergence ---------------------------------------------------------------------------------------
+    def _advice(self) -> str:
+        return f"try a lower --lr (it is {self.learner.lr:g})"
+
+    def _check_loss(self, losses: Sequence[float]) -> None:
+        """A non-finite training loss, or (with --divergence-check) one far above a chance-level guess's."""
+        it = self.state.iteration
+        if not all(math.isfinite(v) for v in losses):
+            raise _Diverged(f"training loss became {losses[-1]} at iteration {it}; {self._advice()}")
+        if not self.config.divergence_check:
+            return
+        mean, chance = sum(losses) / len(losses), math.log(len(self.data.class_names))
+        if mean > EXPLODED * chance:
+            raise _Diverged(
+                f"training loss exploded: {mean:.3g} on average over the last {len(losses)} steps, over "
+                f"{EXPLODED}x a chance-level guess's {chance:.2f}, at iteration {it}; {self._advice()}"
+            )
+
+    def _check_not_at_chance(self, accuracy: float) -> None:
+        """With --divergence-check: validation accuracy stuck at chance level after the warm-up ends the run."""
+        self.recent_accuracy.append(accuracy)
+        chance = 1 / len(self.data.class_names)
+        warm = self.learner.stopper.watch.evals >= max(AT_CHANCE_EVALS, self.learner.stopper.config.warmup_evals)
+        recent = list(self.recent_accuracy)[-AT_CHANCE_EVALS:]
+        if self.config.divergence_check and warm and all(a <= AT_CHANCE * chance for a in recent):
+            raise _Diverged(
+                f"validation accuracy has stayed at chance level ({accuracy:.1%} with {len(self.data.class_names)} "
+                f"classes) for {AT_CHANCE_EVALS} evaluations, at iteration {self.state.iteration}; {self._advice()}"
+            )
 
     def _write_error_csvs(self) -> Iterator[Event]:
-        """misclassified.csv and confusion.csv from the weights the run ends with."""
-        if self.snapshot is None:
+        """misclassified.csv and confusion.csv: the test set, as the weights the run ends with see it."""
+        snapshot = self.snapshots.get(TEST)
+        if snapshot is None:
             return
         try:
-            paths = write_error_csvs(self.run_dir.path, self.snapshot)
+            paths = write_error_csvs(self.run_dir.path, snapshot)
         except OSError as exc:
             yield from self._emit(Log(f"could not write the error CSVs: {exc.strerror or exc}", "warning"))
             return
@@ -507,6 +591,12 @@ class Trainer:
             raise RunDirError(f"{path}: cannot save the checkpoint ({exc.strerror or exc}); {kept}") from None
         yield from self._emit(CheckpointSaved(str(path), tag, self.state.iteration))
 
+    def _validation_accuracy_of_kept_weights(self) -> float | None:
+        """The validation accuracy of the weights the run ends with: the best kept, or the last evaluated."""
+        if self.data is None or self.data.validation is None:
+            return None
+        return self.state.kept_accuracy if self.weights.startswith("best") else self.state.last_accuracy
+
     def _finish(self, reason: str, message: str, *, bad_input: bool = False, **extra: Any) -> Iterator[Event]:
         state = self.state
         finished = RunFinished(
@@ -514,9 +604,10 @@ class Trainer:
             message=message,
             iteration=state.iteration,
             epoch=state.epoch_reached,
-            final_accuracy=state.last_accuracy,
+            final_accuracy=state.last_test_accuracy,
             best_accuracy=state.best_accuracy if state.best_accuracy >= 0 else None,
             best_iteration=state.best_iteration if state.best_accuracy >= 0 else None,
+            validation_accuracy=self._validation_accuracy_of_kept_weights(),
             elapsed=state.train_seconds,
             device=self.device_str,
             bad_input=bad_input,

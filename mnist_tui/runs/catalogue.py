@@ -38,7 +38,7 @@ class RunInfo:
     iteration: int | None = None
     total_steps: int | None = None
     epoch: int | None = None
-    best_accuracy: float | None = None  # 0..1
+    best_accuracy: float | None = None  # 0..1, the best validation accuracy (test, for runs from before)
     device: str | None = None
     started: datetime | None = None
     mode: str | None = None  # detached | app | foreground
@@ -172,7 +172,7 @@ def _read_run(rd: RunDirectory) -> RunInfo:
         status = _text(summary.get("status")) or ev.RunState.FINISHED
         state = reason if reason in (ev.Reason.INTERRUPTED, ev.Reason.STOPPED) else status
         detail = _text(summary.get("message")) or ""
-        best = _fraction(summary.get("best_accuracy")) or best
+        best = _fraction(summary.get("best_validation_accuracy", summary.get("best_accuracy"))) or best
         iteration = _whole(summary.get("iteration")) or iteration
     elif process and process.get("host") != socket.gethostname():
         state, detail = "unknown", f"trained on host {process.get('host')}: its process cannot be checked from here"
@@ -257,7 +257,7 @@ def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: floa
 
 
 # The cells of one run's row, the same in the headless table (console/tables.py) and the runs screen (ui).
-COLUMNS = ("state", "progress", "best", "device", "started", "directory")
+COLUMNS = ("state", "progress", "best val", "device", "started", "directory")
 
 
 def run_cells(info: RunInfo) -> tuple[str, ...]:

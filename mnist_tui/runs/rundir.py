@@ -2,7 +2,7 @@
 
     config.json        the resolved TrainConfig
     metrics.jsonl      one event a line, each with ``t``: wall seconds since the run started
-    summary.json       written when the run ends: status, reason, accuracies, where it got to
+    summary.json       written when the run ends: status, reason, accuracies (each named by its set), where it got to
     process.json       the process training it: pid, start time, host, mode, socket (see catalogue.py, server.py)
     .lock              held (flock) by the one process that trains the run, for as long as it does
     checkpoints/       last.pt and best.pt (see checkpoints.py)
@@ -193,8 +193,9 @@ class RunDirectory:
             "status": finished.state,
             "reason": finished.reason,
             "message": finished.message,
-            "final_accuracy": finished.final_accuracy,
-            "best_accuracy": finished.best_accuracy,
+            "final_test_accuracy": finished.final_accuracy,  # of the weights the run ends with
+            "validation_accuracy": finished.validation_accuracy,  # of those weights, which it chose them by
+            "best_validation_accuracy": finished.best_accuracy,
             "best_iteration": finished.best_iteration,
             "iteration": finished.iteration,
             "epoch": finished.epoch,

@@ -85,7 +85,15 @@ def test_early_stopping_flags_reach_the_run(synthetic_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["reason"] == "early_stop" and summary["stopped_early_at"] == 9
-    assert summary["final_accuracy"] == summary["best_accuracy"]
+    # It ends with the best weights by validation, and the test set reports them, last.
+    assert summary["validation_accuracy"] == summary["best_validation_accuracy"] is not None
+    assert summary["weights"] == f"best from iteration {summary['best_iteration']}"
+    lines = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    evaluations = [e for e in lines if e["event"] == "evaluation"]
+    assert [e["iteration"] for e in evaluations if e["split"] == "validation"] == [3, 6, 9]
+    final = evaluations[-1]
+    assert final["split"] == "test" and final["accuracy"] == summary["final_test_accuracy"]
+    assert final["weights_from"] == (None if summary["best_iteration"] == 9 else summary["best_iteration"])
     cfg = json.loads((run / "config.json").read_text())["early_stopping"]
     assert (cfg["patience"], cfg["min_delta"], cfg["warmup_evals"], cfg["restore_best"]) == (2, 50.0, 0, True)
 
@@ -100,12 +108,21 @@ def test_presets_and_overrides():
     assert cfg() == cfg("--preset", "tutorial")
     fast = cfg("--preset", "fast")
     assert (fast.preset, fast.model, fast.epochs, fast.batch_size, fast.schedule) == ("fast", "fast", 1, 256, "onecycle")
-    assert not fast.early_stopping.enabled and not fast.early_stopping.restore_best
-    mixed = cfg("--epochs", "3", "--preset", "fast", "--restore-best", "--patience", "4")
+    assert not fast.early_stopping.enabled and not fast.early_stopping.restore_best and fast.val_split == 0
+    # The fast preset holds out no validation set: restoring the best weights needs one given back.
+    mixed = cfg("--epochs", "3", "--preset", "fast", "--restore-best", "--patience", "4", "--val-split", "5000")
     assert (mixed.model, mixed.epochs, mixed.early_stopping.restore_best, mixed.early_stopping.patience) == (
         "fast", 3, True, 4,
     )  # fmt: skip
+    assert mixed.val_split == 5000
     assert not mixed.early_stopping.enabled  # untouched preset settings stay
+
+
+def test_restore_best_without_a_validation_set_is_refused_in_one_line():
+    result = mnist_tui("--preset", "fast", "--restore-best", "--headless")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--val-split 0" in lines[0] and "--no-restore-best" in lines[0], result.stderr
 
 
 def test_fast_preset_trains(synthetic_dir, tmp_path):
@@ -116,4 +133,7 @@ def test_fast_preset_trains(synthetic_dir, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["reason"] == "completed" and summary["final_accuracy"] > 0.5 and summary["weights"] == "last"
+    assert summary["reason"] == "completed" and summary["final_test_accuracy"] > 0.5 and summary["weights"] == "last"
+    # --val-split 0 (the preset's): it trained on all 600 digits and no figure claims a validation set.
+    assert summary["validation_accuracy"] is None and summary["best_validation_accuracy"] is None
+    assert summary["iteration"] == 24  # 2 epochs of 600 / 50

@@ -174,17 +174,23 @@ def test_each_evaluation_publishes_a_snapshot_that_matches_it(finished_run, synt
     assert isinstance(events[-1], ev.RunFinished) and events[-1].reason == ev.Reason.COMPLETED
     from mnist_tui.engine import data
 
-    test_images = data.load_arrays(data.resolve(str(synthetic_dir))).test_images
+    arrays = data.load_arrays(data.resolve(str(synthetic_dir)))
+    # A validation digit's index is its position in the training set (the 50 held out of 600); a test digit's
+    # its position in the test set.
+    pictures = {ev.VALIDATION: (arrays.train_images, 50), ev.TEST: (arrays.test_images, 200)}
     pairs = [(e, events[i + 1]) for i, e in enumerate(events) if isinstance(e, ev.Evaluation)]
     assert len(pairs) >= 4
+    assert {e.split for e, _ in pairs} == {ev.VALIDATION, ev.TEST}
     for evaluation, snap in pairs:
         assert isinstance(snap, ev.EvaluationSnapshot)  # right after its Evaluation
-        assert snap.iteration == evaluation.iteration and snap.total == evaluation.total == 200
-        assert snap.correct == evaluation.correct and snap.n_misclassified == 200 - evaluation.correct
+        images_of_set, size = pictures[evaluation.split]
+        assert snap.split == evaluation.split
+        assert snap.iteration == evaluation.iteration and snap.total == evaluation.total == size
+        assert snap.correct == evaluation.correct and snap.n_misclassified == size - evaluation.correct
         assert len(snap.misclassified) == snap.n_misclassified
-        assert snap.test_loss == pytest.approx(evaluation.test_loss)
+        assert snap.loss == pytest.approx(evaluation.loss)
         assert [m.loss for m in snap.misclassified] == sorted((m.loss for m in snap.misclassified), reverse=True)
-        assert all(m.image == test_images[m.index].numpy().tobytes() for m in snap.misclassified)
+        assert all(m.image == images_of_set[m.index].numpy().tobytes() for m in snap.misclassified)
         restored = evaluation.weights_from
         assert snap.weights == ("" if restored is None else f"best from iteration {restored}")
     lines = (run_dir / "metrics.jsonl").read_text()
@@ -195,6 +201,7 @@ def test_the_run_writes_the_csvs_of_its_final_weights(finished_run):
     run_dir, events = finished_run
     final = [e for e in events if isinstance(e, ev.EvaluationSnapshot)][-1]
     finished = events[-1]
+    assert final.split == ev.TEST  # the CSVs are of the test set
     assert final.accuracy == finished.final_accuracy  # the weights the run ends with (best, restored)
     rows = list(csv.DictReader((run_dir / MISCLASSIFIED_CSV).open()))
     assert [int(r["index"]) for r in rows] == [m.index for m in final.misclassified]
@@ -219,12 +226,23 @@ def test_inspect_opens_the_final_weights_of_a_run_that_kept_them(synthetic_dir, 
 def test_inspect_evaluates_the_best_checkpoint_like_the_run_did(finished_run, tmp_path):
     run_dir, events = finished_run
     finished = events[-1]
-    snap = evaluate_checkpoint(run_dir, device="cpu")
+    snapshots = [e for e in events if isinstance(e, ev.EvaluationSnapshot)]
+    # On the validation set it sees what the run saw when it chose these weights as the best.
+    snap = evaluate_checkpoint(run_dir, device="cpu", split=ev.VALIDATION)
     assert snap.weights == "checkpoints/best.pt" and snap.iteration == finished.best_iteration
-    assert snap.accuracy == finished.best_accuracy
-    best = next(e for e in events if isinstance(e, ev.EvaluationSnapshot) and e.iteration == finished.best_iteration)
+    assert snap.split == ev.VALIDATION and snap.accuracy == finished.best_accuracy == finished.validation_accuracy
+    best = next(e for e in snapshots if e.split == ev.VALIDATION and e.iteration == finished.best_iteration)
     assert snap.confusion == best.confusion and [m.index for m in snap.misclassified] == [
         m.index for m in best.misclassified
+    ]
+    # On the test set (the default) it sees what the run reported of the weights it ended with: these.
+    snap = evaluate_checkpoint(run_dir, device="cpu")
+    assert snap.weights == "checkpoints/best.pt" and snap.iteration == finished.best_iteration
+    assert snap.split == ev.TEST and snap.accuracy == finished.final_accuracy
+    final = snapshots[-1]
+    assert final.split == ev.TEST and final.weights == finished.weights
+    assert snap.confusion == final.confusion and [m.index for m in snap.misclassified] == [
+        m.index for m in final.misclassified
     ]
     # Without a best.pt it falls back to last.pt.
     copy = tmp_path / "copy"

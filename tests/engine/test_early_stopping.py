@@ -8,6 +8,7 @@ import pytest
 
 from mnist_tui.config import ConfigError, EarlyStoppingConfig, TrainConfig
 from mnist_tui.engine import events as ev
+from mnist_tui.engine.analysis import evaluate_weights
 from mnist_tui.engine.checkpoints import load_checkpoint
 from mnist_tui.engine.control import Control
 from mnist_tui.engine.early_stopping import EarlyStopper, Plateau
@@ -112,14 +113,21 @@ def test_tight_setting_stops_early_and_keeps_the_best_weights(synthetic_dir, tmp
     finished = events[-1]
     assert finished.reason == ev.Reason.EARLY_STOP and finished.state == ev.RunState.EARLY_STOPPED
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
-    assert [e.iteration for e in evals[:3]] == [3, 6, 9] and finished.iteration == 9  # 1 best + 2 waits
+    scheduled = [e for e in evals if e.split == ev.VALIDATION]  # what decides
+    assert [e.iteration for e in scheduled] == [3, 6, 9] and finished.iteration == 9  # 1 best + 2 waits
     assert finished.stopped_early_at == 9
-    scheduled = evals[:3]
-    best = max(scheduled, key=lambda e: e.test_accuracy)
-    assert finished.final_accuracy == finished.best_accuracy == best.test_accuracy
+    best = max(scheduled, key=lambda e: e.accuracy)
+    assert finished.best_accuracy == finished.validation_accuracy == best.accuracy
+    assert finished.best_iteration == best.iteration
     assert finished.weights == f"best from iteration {best.iteration}"
+    # The test set only reports: once, at the end, of the kept weights.
+    (final,) = [e for e in evals if e.split == ev.TEST]
+    assert final is evals[-1] and finished.final_accuracy == final.accuracy
     if best.iteration != 9:
-        assert evals[-1].weights_from == best.iteration  # the final evaluation is of the restored weights
+        assert final.weights_from == best.iteration  # the final evaluation is of the restored weights
+    run = RunDirectory(tmp_path / "run")
+    kept = evaluate_weights(run.read_config(), run.path / "checkpoints" / "best.pt", device="cpu")
+    assert kept.accuracy == finished.final_accuracy  # the final test accuracy is best.pt's
     states = [e for e in events if isinstance(e, ev.EarlyStoppingState)]
     assert [(s.wait, s.remaining) for s in states] == [(0, 2), (0, 2), (1, 1), (2, 0)]
     summary = RunDirectory(tmp_path / "run").read_summary()
@@ -135,7 +143,10 @@ def test_restore_best_off_ends_with_the_last_weights(synthetic_dir, tmp_path):
     events = list(make_trainer(config(synthetic_dir, tmp_path, early_stopping=es, epochs=1)).run())
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
     assert all(e.weights_from is None for e in evals)
-    assert events[-1].final_accuracy == evals[-1].test_accuracy and events[-1].weights == "last"
+    assert evals[-1].split == ev.TEST and events[-1].weights == "last"
+    assert events[-1].final_accuracy == evals[-1].accuracy
+    last_validation = [e for e in evals if e.split == ev.VALIDATION][-1]
+    assert events[-1].validation_accuracy == last_validation.accuracy  # of the last weights, too
 
 
 def test_settings_changed_mid_run_apply_at_the_next_evaluation_and_are_recorded(synthetic_dir, tmp_path):
@@ -189,4 +200,5 @@ def test_resume_keeps_early_stopping_state(synthetic_dir, tmp_path):
     resumed = list(make_trainer(None, resume=tmp_path / "run").run())
     first_state = [e for e in resumed if isinstance(e, ev.EarlyStoppingState)][0]
     assert first_state.wait == 1 and first_state.evals == 2  # carried over from the first part
-    assert resumed[-1].reason == ev.Reason.EARLY_STOP and resumed[-1].iteration == 12
+    # Waits 2 and 3 at 9 and at 11, the end of epoch 1 (550 training digits after the validation split, batch 50).
+    assert resumed[-1].reason == ev.Reason.EARLY_STOP and resumed[-1].iteration == 11

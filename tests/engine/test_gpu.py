@@ -35,8 +35,9 @@ def test_the_recorded_step_computes_what_the_eager_step_computes(synthetic_dir, 
     (line,) = graph_log(graphed)
     assert line.startswith("recorded the training step as a CUDA graph in ")
     assert eager[-1].reason == graphed[-1].reason == ev.Reason.COMPLETED
-    assert len(losses(graphed)) == len(losses(eager)) == 20  # 9 full batches and a short one, per epoch
-    # Not bitwise: cuDNN's backward is not deterministic, and 20 steps at a high lr amplify that. On an H100
+    # 550 digits after the validation split: 8 full batches and a short one (38 digits), per epoch.
+    assert len(losses(graphed)) == len(losses(eager)) == 18
+    # Not bitwise: cuDNN's backward is not deterministic, and 18 steps at a high lr amplify that. On an H100
     # the two differed by at most 1.2% (0.0017); a frozen hyperparameter made them differ by 54% (0.38).
     assert losses(graphed) == pytest.approx(losses(eager), rel=3e-2, abs=3e-3)
     assert [s.lr for s in of(graphed, ev.StepMetrics)] == pytest.approx([s.lr for s in of(eager, ev.StepMetrics)])
@@ -58,8 +59,11 @@ def test_a_recorded_run_resumes_where_it_stopped(synthetic_dir, tmp_path):
     resumed = _resume_at_12(synthetic_dir, tmp_path, "part", **kw)
     assert of(resumed, ev.RunStarted)[0].start_iteration == 12
     assert len(graph_log(resumed)) == 1 and graph_log(resumed)[0].startswith("recorded")
-    after = [e.test_loss for e in of(whole, ev.Evaluation) if e.iteration > 12]
-    assert [e.test_loss for e in of(resumed, ev.Evaluation)] == pytest.approx(after, rel=1e-2)  # cuDNN: not bitwise
+    after = [e for e in of(whole, ev.Evaluation) if e.iteration > 12]
+    assert [(e.split, e.iteration) for e in of(resumed, ev.Evaluation)] == [(e.split, e.iteration) for e in after]
+    assert [e.loss for e in of(resumed, ev.Evaluation)] == pytest.approx(  # cuDNN: not bitwise
+        [e.loss for e in after], rel=1e-2
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,6 +75,9 @@ def test_a_recorded_run_resumes_where_it_stopped(synthetic_dir, tmp_path):
     ids=["dropout", "augmented-ema"],
 )
 def test_recorded_runs_with_dropout_or_augmentation_train_and_resume(synthetic_dir, tmp_path, kw):
+    # Three epochs: on the 550 digits left after the validation split the tutorial net is still near 50% after
+    # two (on a CPU: 48.5%), well past it after three (94.5%).
+    kw = dict(kw, epochs=3)
     whole = run_all(config(synthetic_dir, tmp_path / "whole", device="cuda", **kw))
     assert whole[-1].reason == ev.Reason.COMPLETED, whole[-1].message
     assert len(graph_log(whole)) == 1 and graph_log(whole)[0].startswith("recorded")

@@ -28,7 +28,13 @@ def test_tutorial_recipe_learns_real_mnist(real_mnist, tmp_path):
     events = list(make_trainer(TrainConfig(device="cpu", max_steps=300, run_dir=str(tmp_path / "run"))).run())
     finished = events[-1]
     assert isinstance(finished, ev.RunFinished) and finished.reason == ev.Reason.COMPLETED, finished
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    assert (started.train_size, started.val_size, started.test_size) == (55_000, 5_000, 10_000)
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
-    assert [e.iteration for e in evals] == [50, 100, 150, 200, 250, 300]
-    assert all(e.total == 10_000 for e in evals)
+    # Every 50 iterations on the 5,000 held-out validation digits; the test set once, of the weights kept.
+    assert [(e.iteration, e.split, e.total) for e in evals] == [
+        *((i, ev.VALIDATION, 5_000) for i in (50, 100, 150, 200, 250, 300)),
+        (300, ev.TEST, 10_000),
+    ]
     assert finished.final_accuracy > 0.95  # the tutorial's curve passes 97% by iteration 300
+    assert finished.best_accuracy > 0.95

@@ -62,7 +62,8 @@ def test_default_config_is_the_tutorial_recipe():
 
 
 def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
-    cfg = config(synthetic_dir, tmp_path / "run")
+    # Three epochs: on the 550 digits left after the validation split the net learns past chance in the third.
+    cfg = config(synthetic_dir, tmp_path / "run", epochs=3)
     events = run_all(cfg)
     kinds = [e.kind for e in events]
     assert events[0] == ev.StateChanged(ev.RunState.LOADING, "starting torch")
@@ -70,20 +71,34 @@ def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
     assert isinstance(events[-1], ev.RunFinished) and events[-1].reason == ev.Reason.COMPLETED
 
     started = of(events, ev.RunStarted)[0]
-    assert (started.train_size, started.test_size, started.steps_per_epoch, started.total_steps) == (600, 200, 12, 24)
+    assert (started.train_size, started.test_size, started.steps_per_epoch, started.total_steps) == (550, 200, 11, 33)
+    assert started.val_size == 50 and started.val_digest  # a twelfth of the 600 held out for validation
     assert started.device == "cpu" and started.class_names == tuple(str(i) for i in range(10))
 
     # Every step's loss is reported exactly once, in order.
     steps = of(events, ev.StepMetrics)
     reported = [i for s in steps for i in range(s.iteration - len(s.losses) + 1, s.iteration + 1)]
-    assert reported == list(range(1, 25))
-    # Evaluations every eval_every iterations (the epoch ends at 12 and 24 are multiples of 4).
-    evals = [e for e in of(events, ev.Evaluation) if e.weights_from is None]
-    assert [e.iteration for e in evals] == [4, 8, 12, 16, 20, 24]
-    assert all(e.total == 200 and len(e.preview_predictions) == 16 for e in evals)
-    assert evals[-1].test_accuracy > 0.5  # chance is 0.1
-    assert evals[-1].best_accuracy == max(e.test_accuracy for e in evals)
-    assert events[-1].final_accuracy == evals[-1].best_accuracy  # restore_best is on by default
+    assert reported == list(range(1, 34))
+    # Validation every eval_every iterations and at each epoch end (11, 22, 33); the test set at each epoch end.
+    all_evals = of(events, ev.Evaluation)
+    evals = [e for e in all_evals if e.split == ev.VALIDATION]
+    assert [e.iteration for e in evals] == [4, 8, 11, 12, 16, 20, 22, 24, 28, 32, 33]
+    tests = [e for e in all_evals if e.split == ev.TEST and e.weights_from is None]
+    assert [e.iteration for e in tests] == [11, 22, 33]
+    assert all(e.total == 50 for e in evals) and all(e.total == 200 for e in tests)
+    assert all(len(e.preview_predictions) == 16 for e in all_evals)  # the preview strip: test digits, always
+    assert evals[-1].accuracy > 0.5 and tests[-1].accuracy > 0.5  # chance is 0.1
+    best = max(evals, key=lambda e: e.accuracy)
+    assert evals[-1].best_accuracy == best.accuracy and evals[-1].best_iteration == best.iteration
+    assert all(e.best_accuracy == best.accuracy for e in all_evals if e.iteration >= best.iteration)
+    finished = events[-1]
+    assert (finished.best_accuracy, finished.best_iteration) == (best.accuracy, best.iteration)
+    # restore_best is on by default: the run ends with the best weights, and the test set reports them last.
+    assert finished.weights == f"best from iteration {best.iteration}"
+    assert finished.validation_accuracy == best.accuracy
+    final = all_evals[-1]
+    assert final.split == ev.TEST and final.weights_from == (None if best.iteration == 33 else best.iteration)
+    assert finished.final_accuracy == final.accuracy
 
     run = RunDirectory(tmp_path / "run")
     assert run.read_config() == cfg.replace(run_dir=str(run.path))
@@ -96,13 +111,16 @@ def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
     assert list(run.read_events()) == recorded  # the file round-trips to the same events
     summary = run.read_summary()
     assert summary["status"] == "finished" and summary["reason"] == "completed"
-    assert summary["final_accuracy"] == evals[-1].best_accuracy
-    assert summary["iteration"] == 24 and summary["epoch"] == 2 and summary["device"] == "cpu"
+    assert "final_accuracy" not in summary and "best_accuracy" not in summary  # each figure names its set
+    assert summary["final_test_accuracy"] == finished.final_accuracy
+    assert summary["validation_accuracy"] == summary["best_validation_accuracy"] == best.accuracy
+    assert summary["best_iteration"] == best.iteration
+    assert summary["iteration"] == 33 and summary["epoch"] == 3 and summary["device"] == "cpu"
     assert isinstance(summary["wall_seconds"], float)  # recorded (its value is a benchmark's business)
     for tag in ("last", "best"):
         state = load_checkpoint(run.path / "checkpoints" / f"{tag}.pt")
         assert set(state) >= {"model", "optimizer", "rng", "loop", "config", "version"}
-    assert load_checkpoint(run.last_checkpoint)["loop"]["iteration"] == 24
+    assert load_checkpoint(run.last_checkpoint)["loop"]["iteration"] == 33
 
 
 def test_seeded_cpu_runs_are_reproducible(synthetic_dir, tmp_path):
@@ -110,7 +128,9 @@ def test_seeded_cpu_runs_are_reproducible(synthetic_dir, tmp_path):
     b = run_all(config(synthetic_dir, tmp_path / "b", epochs=1))
     losses = lambda evs: [l for s in of(evs, ev.StepMetrics) for l in s.losses]  # noqa: E731
     assert losses(a) == losses(b)
-    assert [e.test_loss for e in of(a, ev.Evaluation)] == [e.test_loss for e in of(b, ev.Evaluation)]
+    evaluations = lambda evs: [(e.split, e.iteration, e.loss) for e in of(evs, ev.Evaluation)]  # noqa: E731
+    assert {split for split, _, _ in evaluations(a)} == {ev.VALIDATION, ev.TEST}
+    assert evaluations(a) == evaluations(b)
     c = run_all(config(synthetic_dir, tmp_path / "c", epochs=1, seed=4))
     assert losses(c) != losses(a)
 
@@ -200,19 +220,22 @@ def test_save_now_writes_last_checkpoint_mid_epoch(synthetic_dir, tmp_path):
 
 def test_resume_at_an_epoch_boundary_ends_like_an_uninterrupted_run(synthetic_dir, tmp_path):
     whole = run_all(config(synthetic_dir, tmp_path / "whole"))
-    first = run_all(config(synthetic_dir, tmp_path / "part", max_steps=12))
-    assert first[-1].iteration == 12
+    first = run_all(config(synthetic_dir, tmp_path / "part", max_steps=11))  # epoch 1: 550 digits, batch 50
+    assert first[-1].iteration == 11
     cfg_path = tmp_path / "part" / "config.json"
     saved = json.loads(cfg_path.read_text())
     saved["max_steps"] = None
     cfg_path.write_text(json.dumps(saved))
     resumed = list(make_trainer(None, resume=tmp_path / "part").run())
-    assert of(resumed, ev.RunStarted)[0].start_iteration == 12
-    assert [e.test_loss for e in of(resumed, ev.Evaluation)] == [
-        e.test_loss for e in of(whole, ev.Evaluation) if e.iteration > 12
-    ]
-    assert resumed[-1].final_accuracy == whole[-1].final_accuracy
-    assert RunDirectory(tmp_path / "part").read_summary()["iteration"] == 24
+    started = of(resumed, ev.RunStarted)[0]
+    assert started.start_iteration == 11
+    assert started.val_digest == of(whole, ev.RunStarted)[0].val_digest  # the same digits held out
+    evaluations = lambda evs: [(e.split, e.iteration, e.loss) for e in evs]  # noqa: E731
+    after = [e for e in of(whole, ev.Evaluation) if e.iteration > 11]
+    assert evaluations(of(resumed, ev.Evaluation)) == evaluations(after)
+    for key in ("final_accuracy", "best_accuracy", "best_iteration", "validation_accuracy", "weights"):
+        assert getattr(resumed[-1], key) == getattr(whole[-1], key), key
+    assert RunDirectory(tmp_path / "part").read_summary()["iteration"] == 22
 
 
 def test_resume_mid_epoch_continues_the_same_shuffle(synthetic_dir, tmp_path):
@@ -226,7 +249,7 @@ def test_resume_mid_epoch_continues_the_same_shuffle(synthetic_dir, tmp_path):
     losses = lambda evs: [l for s in of(evs, ev.StepMetrics) for l in s.losses]  # noqa: E731
     assert losses(resumed) == losses(whole)[5:]
     # The evaluation the stop made at step 5 fed no best and no early stopping: the run ends the same.
-    for key in ("final_accuracy", "best_accuracy", "best_iteration", "weights"):
+    for key in ("final_accuracy", "best_accuracy", "best_iteration", "validation_accuracy", "weights"):
         assert getattr(resumed[-1], key) == getattr(whole[-1], key), key
     es = lambda evs: of(evs, ev.EarlyStoppingState)[-1]  # noqa: E731
     assert (es(resumed).wait, es(resumed).evals, es(resumed).best) == (es(whole).wait, es(whole).evals, es(whole).best)
@@ -236,10 +259,10 @@ def test_a_one_cycle_run_lengthened_before_resume_runs_on_at_its_final_lr(synthe
     part = run_all(config(synthetic_dir, tmp_path / "part", schedule="onecycle", max_steps=12))
     cfg_path = tmp_path / "part" / "config.json"
     saved = json.loads(cfg_path.read_text())
-    saved["max_steps"] = None  # 24 steps in all, where the schedule was planned for 12
+    saved["max_steps"] = None  # 22 steps in all (2 epochs of 11 after the validation split), planned for 12
     cfg_path.write_text(json.dumps(saved))
     resumed = list(make_trainer(None, resume=tmp_path / "part").run())
-    assert resumed[-1].reason == ev.Reason.COMPLETED and resumed[-1].iteration == 24
+    assert resumed[-1].reason == ev.Reason.COMPLETED and resumed[-1].iteration == 22
     (line,) = [e for e in of(resumed, ev.Log) if "schedule was planned" in e.message]
     assert line.level == "warning" and "planned for 12 steps" in line.message
     final_lr = of(part, ev.StepMetrics)[-1].lr  # where the 12-step schedule ended, far below its peak

@@ -167,6 +167,8 @@ def test_runs_lists_state_progress_and_best(synthetic_dir: Path, tmp_path: Path)
     info = infos[0]
     assert (info.state, info.active, info.iteration, info.total_steps, info.device) == ("finished", False, 8, 8, "cpu")
     assert info.best_accuracy is not None and info.progress == 1.0
+    summary = json.loads((done / "summary.json").read_text())
+    assert info.best_accuracy == summary["best_validation_accuracy"]  # the best figure is the validation set's
     table = mnist_tui("runs", "--headless", str(tmp_path / "runs"))
     assert "finished" in table.stdout and "100%" in table.stdout
 
