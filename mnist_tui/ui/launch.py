@@ -13,7 +13,8 @@ from ..config import TrainConfig
 from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.signals import on_signals
-from .app import AppMode, MnistApp
+from .app import MnistApp
+from .mode import AppMode
 
 
 def run_app(config: TrainConfig, resume: str | None = None) -> int:

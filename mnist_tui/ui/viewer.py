@@ -12,7 +12,8 @@ from ..runs.catalogue import RunInfo, recorded_events
 from ..runs.client import RemoteRun
 from ..runs.devstats import DeviceStats, read_device_stats
 from ..runs.protocol import RemoteError
-from .app import AppMode, MnistApp
+from .app import MnistApp
+from .mode import AppMode
 from .launch import run_in_terminal
 
 

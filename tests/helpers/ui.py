@@ -6,7 +6,8 @@ import asyncio
 import functools
 
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import AppMode, MnistApp
+from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.mode import AppMode
 
 STATS = DeviceStats(
     cpu_percent=42.0,

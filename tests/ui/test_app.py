@@ -11,7 +11,8 @@ from textual.widgets import Footer
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control, RunControl
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import AppMode, MnistApp
+from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.mode import AppMode
 from helpers.scripted import DemoRun
 from mnist_tui.ui.screens import HelpScreen, QuitScreen
 
@@ -336,12 +337,17 @@ async def test_wide_screens_show_both_digit_panels_and_hide_d():
 
 @run_async
 async def test_user_choice_of_digit_panel_sticks():
-    app = make_app(hold(45))
+    gate = threading.Event()
+    source = hold(10, start_gate=gate)  # no data until the gate opens, no evaluation before iteration 20
+    app = make_app(source)
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.run_state == ev.RunState.LOADING)
         await pilot.press("d")  # before any data: no effect
-        await wait_for(pilot, lambda: app.train_digits.images)
-        await pilot.press("d")
-        await pilot.press("d")
+        assert app.digits_view == "train" and not app.training.user_chose_digits
+        gate.set()
+        await wait_for(pilot, lambda: app.iteration == 10 and app.train_digits.images)
+        await pilot.press("d", "d")
+        source.hold_at = 45  # on through the evaluations at 20 and 40
         await wait_for(pilot, lambda: app.iteration == 45)
         assert app.digits_view == "train"  # the evaluations did not switch it away
 

@@ -228,7 +228,7 @@ async def test_bad_values_are_refused_with_the_reason_and_nothing_is_sent():
 
         await pilot.press("ctrl+u", "0", "tab", "minus", "2", "enter")
         await pilot.pause()
-        assert error() == "warmup-evals must be a whole number of 0 or more, got -2"
+        assert error() == "warmup-evals must be 0 or more and at most 1,000,000,000,000, got -2"  # the config's own words
 
         assert isinstance(app.screen, EarlyStoppingForm) and control.calls == []  # refused: still open
         await pilot.press("escape")
