@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections import deque
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, Iterator
@@ -41,6 +40,7 @@ from .early_stopping import metric_value
 from .errors import CheckpointError, InputError, RunDirError
 from .evaluation import accuracy_of, evaluation_event
 from .evaluation import evaluate as _evaluate  # looked up here: tests replace it to run out of memory on a CPU
+from .divergence import Diverged, DivergenceCheck
 from .events import (
     TEST,
     VALIDATION,
@@ -63,14 +63,6 @@ from .previews import N_TEST_PREVIEW, AugmentedPreviews, first_digits
 from .split import split_training_set
 from .state import Learner, LoopState, build_learner, count_steps, from_checkpoint, to_checkpoint
 from .step_metrics import LOSS_BUFFER, StepWindow
-
-
-EXPLODED = 10  # a mean training loss over this many times a chance-level guess's (ln C) has diverged
-AT_CHANCE, AT_CHANCE_EVALS = 1.5, 3  # accuracy within 1.5x chance for 3 evaluations after the warm-up: diverged
-
-
-class _Diverged(Exception):
-    pass
 
 
 class Trainer:
@@ -102,12 +94,11 @@ class Trainer:
         self.weights = "last"  # what the run ends with: "last", or "best from iteration N"
         self.data: DeviceData | None = None  # the data set on the device, once loaded
         self.snapshots: dict[str, EvaluationSnapshot] = {}  # what the latest evaluation of each set got wrong
-        self.recent_accuracy: deque[float] = deque(maxlen=AT_CHANCE_EVALS)  # the latest validation accuracies
         try:
             yield from self._emit(StateChanged(RunState.LOADING, "starting torch"))
             yield from self._setup()
             yield from self._loop()
-        except _Diverged as exc:
+        except Diverged as exc:
             yield from self._finish(Reason.DIVERGED, str(exc))
         except torch.OutOfMemoryError:
             yield from self._finish(Reason.FAILED, self._out_of_memory_message(), bad_input=True)
@@ -165,6 +156,7 @@ class Trainer:
         for note in self.notes:
             yield from self._emit(Log(note))
         self.data = DeviceData.load(arrays, resolved.class_names, device, split)
+        self.divergence = DivergenceCheck(len(resolved.class_names), enabled=cfg.divergence_check)
         self.eval_batch = eval_batch_size(device, cfg.eval_batch_size)
         augment = {"degrees": cfg.aug_rotate, "scale": cfg.aug_scale, "shift": cfg.aug_shift}
         self.augment = augment if any(augment.values()) else None  # random_affine's ranges, with it on
@@ -416,7 +408,7 @@ class Trainer:
         metrics = self.window.take(self.state, self.learner.lr)
         self.state.train_seconds = metrics.elapsed
         yield from self._emit(metrics)
-        self._check_loss(metrics.losses)
+        self.divergence.training_loss(metrics.losses, self.state.iteration, self.learner.lr)
 
     # --- evaluation, early stopping, learning rate --------------------------------------------------------
     def _evaluate_and_check(self, scheduled: bool = True) -> Generator[Event, None, bool]:
@@ -446,7 +438,8 @@ class Trainer:
         yield from self._report(outcome, evaluated, epoch=state.epoch, seconds=time.monotonic() - started)
         if not deciding:
             return False
-        self._check_not_at_chance(accuracy)
+        warm = learner.stopper.watch.evals >= learner.stopper.config.warmup_evals
+        self.divergence.validation_accuracy(accuracy, warmed_up=warm, iteration=state.iteration, lr=learner.lr)
         if learner.stopper.update(accuracy, outcome.loss, state.iteration):
             state.kept_accuracy = accuracy
             self.best_weights = {k: v.detach().clone() for k, v in learner.eval_model.state_dict().items()}
@@ -499,8 +492,9 @@ class Trainer:
         self.learner.model.train()
         self.window.restart()  # images/s counts training time only
         if not math.isfinite(outcome.loss):
-            raise _Diverged(
-                f"{evaluated.name} loss became {outcome.loss} at iteration {self.state.iteration}; {self._advice()}"
+            raise Diverged(
+                f"{evaluated.name} loss became {outcome.loss} at iteration {self.state.iteration}; "
+                f"{DivergenceCheck.advice(self.learner.lr)}"
             )
         return outcome
 
@@ -524,36 +518,6 @@ class Trainer:
         )
         self.snapshots[evaluated.name] = snapshot
         yield from self._emit(snapshot)
-
-    # --- divergence ---------------------------------------------------------------------------------------
-    def _advice(self) -> str:
-        return f"try a lower --lr (it is {self.learner.lr:g})"
-
-    def _check_loss(self, losses: Sequence[float]) -> None:
-        """A non-finite training loss, or (with --divergence-check) one far above a chance-level guess's."""
-        it = self.state.iteration
-        if not all(math.isfinite(v) for v in losses):
-            raise _Diverged(f"training loss became {losses[-1]} at iteration {it}; {self._advice()}")
-        if not self.config.divergence_check:
-            return
-        mean, chance = sum(losses) / len(losses), math.log(len(self.data.class_names))
-        if mean > EXPLODED * chance:
-            raise _Diverged(
-                f"training loss exploded: {mean:.3g} on average over the last {len(losses)} steps, over "
-                f"{EXPLODED}x a chance-level guess's {chance:.2f}, at iteration {it}; {self._advice()}"
-            )
-
-    def _check_not_at_chance(self, accuracy: float) -> None:
-        """With --divergence-check: validation accuracy stuck at chance level after the warm-up ends the run."""
-        self.recent_accuracy.append(accuracy)
-        chance = 1 / len(self.data.class_names)
-        warm = self.learner.stopper.watch.evals >= max(AT_CHANCE_EVALS, self.learner.stopper.config.warmup_evals)
-        recent = list(self.recent_accuracy)[-AT_CHANCE_EVALS:]
-        if self.config.divergence_check and warm and all(a <= AT_CHANCE * chance for a in recent):
-            raise _Diverged(
-                f"validation accuracy has stayed at chance level ({accuracy:.1%} with {len(self.data.class_names)} "
-                f"classes) for {AT_CHANCE_EVALS} evaluations, at iteration {self.state.iteration}; {self._advice()}"
-            )
 
     def _write_error_csvs(self) -> Iterator[Event]:
         """misclassified.csv and confusion.csv: the test set, as the weights the run ends with see it."""
