@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 
+from textual.command import CommandList, CommandPalette
+
 from mnist_tui.runs.devstats import DeviceStats
 from mnist_tui.ui.app import MnistApp
 from mnist_tui.ui.mode import AppMode
@@ -39,13 +41,32 @@ def make_app(source, **kwargs) -> MnistApp:
     return MnistApp(source, **kwargs)
 
 
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+async def wait_for(pilot, predicate, timeout: float = 10.0, explain=None) -> None:
+    """Let the app run until ``predicate()`` holds; past ``timeout`` seconds fail, with ``explain()`` if given."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
-            raise AssertionError("timed out waiting for the app")
+            raise AssertionError("timed out waiting for the app" + (f": {explain()}" if explain else ""))
         await pilot.pause(0.01)
+
+
+def palette_offers(app: MnistApp, title: str) -> bool:
+    """The command palette is open and ``title`` is its highlighted command (enter runs it)."""
+    screen = app.screen
+    if not isinstance(screen, CommandPalette):
+        return False
+    option = screen.query_one(CommandList).highlighted_option
+    return option is not None and title in str(option.prompt)
+
+
+def settled(app: MnistApp) -> bool:
+    """Nothing on the screen is still on its way: the device statistics read (once the run started), and
+    the run log, where it shows, has written every line and scrolled to the last."""
+    log = app.run_log
+    return (app.device_panel.stats is not None or app.run_started is None) and (
+        not log.display or (len(log.lines) >= len(log.lines_added) and log.scroll_y == log.max_scroll_y)
+    )
 
 
 def footer_actions(app: MnistApp) -> set[str]:

@@ -1,19 +1,20 @@
 """SVG snapshots of the screen at 120x40 (pytest-textual-snapshot), deterministic.
 
 Everything on screen comes from a seeded scripted run and fixed device statistics: elapsed time and
-throughput are the events' own numbers, no wall clock is shown. Update with ``--snapshot-update`` after
-checking the new pictures.
+throughput are the events' own numbers, no wall clock is shown. A picture is taken of a settled screen
+(``helpers.ui.settled``): however fast the machine, nothing is still on its way. Update with
+``--snapshot-update`` after checking the new pictures.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 from mnist_tui.engine import events as ev
 from mnist_tui.runs.devstats import DeviceStats
 from mnist_tui.ui.app import MnistApp
 from helpers.scripted import DemoRun
+from helpers.ui import settled, wait_for
 
 SIZE = (120, 40)
 STATS = DeviceStats(
@@ -33,15 +34,11 @@ def make_app(source: DemoRun) -> MnistApp:
 
 
 def settle(until):
-    """A run_before hook: wait for ``until(app)``, then draw the charts and clear the toasts."""
+    """A run_before hook: wait for ``until(app)`` and a settled screen, then draw the charts and clear the toasts."""
 
     async def run_before(pilot) -> None:
         app = pilot.app
-        for _ in range(1000):
-            if until(app) and (app.device_panel.stats is not None or app.run_started is None):
-                break
-            await asyncio.sleep(0.01)
-        await pilot.pause()
+        await wait_for(pilot, lambda: until(app) and settled(app), timeout=30)
         app.loss_chart.redraw()
         app.accuracy_chart.redraw()
         app.clear_notifications()

@@ -17,6 +17,9 @@ class RunLog(RichLog, can_focus=False):
 
     def on_mount(self) -> None:
         self.border_title = "Log"
+        # Anchored, it keeps its last line in view when its size changes too: the log that appears under the
+        # charts after a failure shows the error, however the lines written while it was hidden were laid out.
+        self.anchor()
 
     def add(self, message: str, level: str = "info") -> None:
         component = {"warning": "run-log--warning", "error": "run-log--error"}.get(level, "run-log--info")
