@@ -16,7 +16,7 @@ from mnist_tui.ui.mode import AppMode
 from helpers.scripted import DemoRun
 from mnist_tui.ui.screens import HelpScreen, QuitScreen
 
-from helpers.ui import SIZE, footer_actions, make_app, run_async, wait_for
+from helpers.ui import SIZE, footer_actions, make_app, palette_offers, run_async, wait_for
 
 
 def hold(at: int = 45, **kwargs) -> DemoRun:
@@ -57,12 +57,12 @@ async def test_starting_state_before_the_first_event():
     now = [100.0]
     app = make_app(slow_import, clock=lambda: now[0])
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, started.is_set)
         assert app.run_state == ev.RunState.STARTING
         assert "importing PyTorch" in str(app.status.query_one("#status-activity").render())
         assert str(app.status.query_one("#status-waited").render()) == "0:00"
         now[0] += 3
-        await pilot.pause(1.1)  # the counter ticks each second: the screen visibly lives while torch loads
+        app.training.tick_waiting()  # what its one-second timer calls: the screen visibly lives while torch loads
         assert str(app.status.query_one("#status-waited").render()) == "0:03"
         release.set()
         await wait_for(pilot, lambda: app.trainer_done)
@@ -379,9 +379,8 @@ async def test_command_palette_runs_an_action():
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.iteration == 20)
         await pilot.press("ctrl+p")
-        await pilot.pause()
         await pilot.press(*"pause")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: palette_offers(app, "Pause"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.run_state == ev.RunState.PAUSED)
 
@@ -596,14 +595,20 @@ async def test_cuda_panel_shows_nvml_values_and_na():
 
 # Redraws and sizes -------------------------------------------------------------------------------------
 @run_async
-async def test_charts_redraw_at_a_bounded_rate():
-    # 900 steps in 180 events arrive as fast as the worker can post them.
-    app = make_app(DemoRun(steps_per_epoch=300, epochs=3, chunk=5, eval_every=50))
+async def test_charts_redraw_on_their_timer_not_for_each_event():
+    app = make_app(hold(10))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.trainer_done)
-        await pilot.pause(0.4)
-        assert len(app.loss_chart.raw) == 900
-        assert app.loss_chart.redraws < 30  # far fewer redraws than events
+        await wait_for(pilot, lambda: app.iteration == 10)
+        chart = app.loss_chart
+        chart.redraw_if_dirty()
+        before = chart.redraws
+        for last in range(15, 911, 5):  # 180 events at once: no timer can fire in between
+            steps = ev.StepMetrics(last, 1, last, (0.5,) * 5, lr=3e-4, images_per_second=5e3, elapsed=1.0)
+            app.training.show(steps)
+        assert len(chart.raw) == 910 and chart.redraws == before  # the data is in, nothing redrawn yet
+        chart.redraw_if_dirty()  # what the chart's timer calls (once a second)
+        chart.redraw_if_dirty()
+        assert chart.redraws == before + 1  # one redraw for all of them; none while nothing new arrived
 
 
 @run_async
@@ -639,9 +644,8 @@ async def test_resizing_follows_the_terminal():
         assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
         small = app.loss_chart.size
         await pilot.resize_terminal(200, 60)
-        await pilot.pause(0.1)
-        assert app.screen.has_class("-wide") and app.screen.has_class("-tall")
+        await wait_for(pilot, lambda: app.screen.has_class("-wide") and app.loss_chart.size != small)
+        assert app.screen.has_class("-tall")
         assert app.loss_chart.size.width > small.width and app.loss_chart.size.height > small.height
         await pilot.resize_terminal(100, 30)
-        await pilot.pause(0.1)
-        assert app.screen.has_class("-normal")
+        await wait_for(pilot, lambda: app.screen.has_class("-normal"))

@@ -6,7 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,9 @@ from mnist_tui.ui import launch as app_module
 from mnist_tui.ui.app import MnistApp
 from mnist_tui.ui.launch import run_app
 
+from helpers import ui
 
-async def wait_for(pilot, predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.02)
+wait_for = partial(ui.wait_for, timeout=60.0)  # the real trainer: torch loads first
 
 
 def config(synthetic_dir: Path, run_dir: Path, **changes) -> TrainConfig:

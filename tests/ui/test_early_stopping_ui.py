@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from helpers.scripted import DemoRun
 from mnist_tui.ui.screens import EarlyStoppingForm, HelpScreen, LearningRateScreen
 from mnist_tui.ui.screens.help import KEYS
 
-from helpers.ui import STATS, footer_actions, run_async, wait_for
+from helpers.ui import STATS, footer_actions, palette_offers, run_async, wait_for
 
 SIZE = (120, 40)
 
@@ -381,9 +380,8 @@ async def test_the_palette_opens_the_form_and_help_lists_the_keys():
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.iteration == 20)
         await pilot.press("ctrl+p")
-        await pilot.pause()
         await pilot.press(*"early")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: palette_offers(app, "Early stopping settings"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, EarlyStoppingForm))
         await pilot.press("escape")
@@ -415,10 +413,7 @@ def test_the_real_trainer_takes_a_new_patience_from_the_form_and_records_it(synt
 
     async def drive() -> None:
         async with app.run_test(size=SIZE) as pilot:
-            deadline = time.monotonic() + 60
-            while app.run_state != ev.RunState.RUNNING:
-                assert time.monotonic() < deadline, app.status.message
-                await pilot.pause(0.02)
+            await wait_for(pilot, lambda: app.run_state == ev.RunState.RUNNING, 60, explain=lambda: app.status.message)
             await pilot.press("p")  # pause, so the change surely comes mid-run
             await wait_for(pilot, lambda: app.run_state == ev.RunState.PAUSED, timeout=60)
             await open_form(pilot, "e", EarlyStoppingForm)

@@ -22,7 +22,7 @@ async def test_resizing_down_to_40x12_and_back_keeps_the_app_alive(tmp_path):
         await wait_for(pilot, lambda: app.run_state == ev.RunState.RUNNING)
         for size in [(80, 24), (60, 16), (40, 12), (200, 60), (40, 12), SIZE]:
             await pilot.resize_terminal(*size)
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: app.screen.size == size)
         await wait_for(pilot, lambda: app.finished is not None, timeout=30)
         assert app.run_state == ev.RunState.FINISHED
         assert app.is_running  # still up after every size

@@ -31,7 +31,7 @@ class RunChart(PlotextPlot):
         self.redraws = 0  # how many times the plot was rebuilt (tests check the throttle)
 
     def on_mount(self) -> None:
-        self.set_interval(self.REDRAW_SECONDS, self._redraw_if_dirty)
+        self.set_interval(self.REDRAW_SECONDS, self.redraw_if_dirty)
         self.redraw()
 
     def set_run(self, *, steps_per_epoch: int, total_steps: int, start_iteration: int = 0) -> None:
@@ -49,7 +49,8 @@ class RunChart(PlotextPlot):
     def mark_dirty(self) -> None:
         self._dirty = True
 
-    def _redraw_if_dirty(self) -> None:
+    def redraw_if_dirty(self) -> None:
+        """What the chart's timer calls: redraw if data arrived since the last redraw."""
         if self._dirty:
             self.redraw()
 
