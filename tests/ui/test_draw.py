@@ -133,7 +133,7 @@ async def test_the_keyboard_draws_erases_and_clears(run_dir):
         assert canvas.blank
         await wait_for(pilot, lambda: not screen.bars.probabilities and screen.model_input.image == b"")
         await pilot.press("q")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: not app.is_running)
     assert app.return_code == 0
 
 
