@@ -168,15 +168,24 @@ class Inference:
         self.source.close()
 
     def run(self) -> None:
-        """The worker: load weights, then answer requests, looking for newer weights every POLL seconds."""
+        """The worker: load weights, then answer requests, looking for newer weights every POLL seconds. Ends
+        when closed, or when its Textual worker is cancelled (the app is shutting down)."""
+        from textual.worker import NoActiveWorker, get_current_worker
+
         from ..engine.errors import InputError
+
+        try:
+            worker = get_current_worker()
+        except NoActiveWorker:  # called outside a worker (a test, a benchmark)
+            worker = None
 
         self.source.open()
         last: DrawRequest | DigitRequest | None = None
         failed = False
         while True:
             with self._cond:
-                if self._closed:
+                if self._closed or (worker is not None and worker.is_cancelled):
+                    self.source.close()
                     return
             newer = None
             if not failed or self.source.retry:
