@@ -94,7 +94,7 @@ class MnistApp(App[None]):
         self.run_dir = run_dir
         self.banner: str | None = None  # a first line for the run log (a viewer says what it shows)
         self.finished: ev.RunFinished | None = None
-        self.error_snapshot: ev.EvaluationSnapshot | None = None  # what the latest evaluation got wrong
+        self.error_snapshots: dict[str, ev.EvaluationSnapshot] = {}  # what the latest evaluation of each set got wrong
         self.handed_over: ev.RunDetached | None = None  # the trainer saved the run for a background process
         self.quitting = False  # the user asked to quit: exit once the trainer worker is done
         self.detaching = False  # the user chose to detach: exit once the trainer has handed over
@@ -191,7 +191,8 @@ class MnistApp(App[None]):
 
     @_route.register
     def _(self, event: ev.EvaluationSnapshot) -> None:  # the error browser's, not the training screen's
-        first, self.error_snapshot = self.error_snapshot is None, event
+        first = not self.error_snapshots
+        self.error_snapshots[event.split] = event
         if isinstance(self.screen, ErrorsScreen):
             self.screen.offer(event)
         if first:
@@ -223,6 +224,11 @@ class MnistApp(App[None]):
     def _set_state(self, state: str, message: str | None = None) -> None:
         self.run_state = state
         self.training.set_state(state, message, settings_keys=self.check_action("early_stopping", ()) is True)
+
+    @property
+    def error_snapshot(self) -> ev.EvaluationSnapshot | None:
+        """What the error browser opens on: the test set's latest mistakes, else the validation set's."""
+        return self.error_snapshots.get(ev.TEST) or self.error_snapshots.get(ev.VALIDATION)
 
     @property
     def iteration(self) -> int:
@@ -317,8 +323,11 @@ class MnistApp(App[None]):
         self.notify(f"lr {change}: applies from the next step", title="Learning rate")
 
     def action_errors(self) -> None:
-        if self.error_snapshot is not None and not isinstance(self.screen, ErrorsScreen):
-            self.push_screen(ErrorsScreen(self.error_snapshot, run_dir=self.run_dir, live=self.run_active))
+        shown = self.error_snapshot
+        if shown is not None and not isinstance(self.screen, ErrorsScreen):
+            screen = ErrorsScreen(shown, run_dir=self.run_dir, live=self.run_active)
+            screen.other = self.error_snapshots.get(ev.VALIDATION if shown.split == ev.TEST else ev.TEST)
+            self.push_screen(screen)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

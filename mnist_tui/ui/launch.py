@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from ..config import TrainConfig
 from ..engine import events as ev
@@ -17,8 +18,9 @@ from .app import MnistApp
 from .mode import AppMode
 
 
-def run_app(config: TrainConfig, resume: str | None = None) -> int:
-    """Train ``config`` (or resume the run in ``resume``) in the live app. 0 on success, 1 if the run failed.
+def run_app(config: TrainConfig | None, resume: str | None = None, changes: dict[str, Any] | None = None) -> int:
+    """Train ``config`` (or resume the run in ``resume``, with ``changes``: see runs.start.make_trainer) in the
+    live app. 0 on success, 1 if the run failed.
 
     The run also listens for viewers (``mnist-tui attach``), and ``q`` offers to detach: the trainer saves,
     this process starts ``mnist-tui --resume RUN_DIR --detach`` and leaves, and the run goes on there.
@@ -30,9 +32,10 @@ def run_app(config: TrainConfig, resume: str | None = None) -> int:
         from ..runs.server import RunServer
         from ..runs.start import make_trainer  # imports torch: in the worker, after the first frame
 
-        return RunServer(control, mode="app").wrap(make_trainer(config, control, resume=resume).run())
+        return RunServer(control, mode="app").wrap(make_trainer(config, control, resume=resume, changes=changes).run())
 
-    app = MnistApp(trainer_events, control=control, run_dir=resume or config.run_dir, mode=AppMode.TRAIN_DETACHABLE)
+    run_dir = resume or (config.run_dir if config is not None else None)
+    app = MnistApp(trainer_events, control=control, run_dir=run_dir, mode=AppMode.TRAIN_DETACHABLE)
     code = run_in_terminal(app)
     if app.handed_over is not None and app.run_dir:
         from ..runs.background import launch

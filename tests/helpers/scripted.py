@@ -26,6 +26,8 @@ from mnist_tui.engine.control import Control
 from mnist_tui.engine.early_stopping import EarlyStopper
 from mnist_tui.engine.events import (
     CheckpointSaved,
+    TEST,
+    VALIDATION,
     Evaluation,
     Event,
     Log,
@@ -182,23 +184,28 @@ class DemoRun:
         yield stopper.state_event(iteration)
         yield StateChanged(RunState.RUNNING, "training")
 
-        def evaluate(at: int) -> Evaluation:
+        def evaluate(at: int, split: str = VALIDATION) -> Evaluation:
+            """The validation set decides (the best so far); the test set, a little lower, only reports."""
             nonlocal best, best_iteration, accuracy
-            accuracy = _accuracy(at)
-            if accuracy > best:
-                best, best_iteration = accuracy, at
+            value = _accuracy(at) - (0.002 if split == TEST else 0.0)
+            if split == VALIDATION:
+                accuracy = value
+                if accuracy > best:
+                    best, best_iteration = accuracy, at
             predictions = tuple(
-                label if rng.random() < accuracy else (label + rng.randrange(1, 10)) % 10 for label in test_labels
+                label if rng.random() < value else (label + rng.randrange(1, 10)) % 10 for label in test_labels
             )
+            total = 5000 if split == VALIDATION else 10000
             return Evaluation(
                 iteration=at,
                 epoch=max(1, math.ceil(at / self.steps_per_epoch)),
-                test_loss=max(0.02, 2.2 * math.exp(-at / 35.0) + 0.04),
-                test_accuracy=accuracy,
-                correct=round(accuracy * 1000),
-                total=1000,
-                best_accuracy=best,
-                best_iteration=best_iteration,
+                split=split,
+                loss=max(0.02, 2.2 * math.exp(-at / 35.0) + 0.04),
+                accuracy=value,
+                correct=round(value * total),
+                total=total,
+                best_accuracy=best if best_iteration else None,
+                best_iteration=best_iteration or None,
                 seconds=0.4,
                 preview_predictions=predictions,
             )
@@ -282,7 +289,9 @@ class DemoRun:
                         yield SettingsChanged(iteration, {"early_stopping": asdict(settings)})
                     evaluation = evaluate(at)
                     yield evaluation
-                    if stopper.update(evaluation.test_accuracy, evaluation.test_loss, at):
+                    if at % self.steps_per_epoch == 0:  # each epoch end: the test set too, to report
+                        yield evaluate(at, TEST)
+                    if stopper.update(evaluation.accuracy, evaluation.loss, at):
                         yield checkpoint("best")
                     yield stopper.state_event(iteration)
                     if self.plateau_at is not None and at == self.plateau_at:
@@ -290,7 +299,7 @@ class DemoRun:
                         yield SettingsChanged(iteration, {"lr": lr}, source="plateau")
                     if stopper.should_stop:
                         monitor, wait = stopper.config.monitor, stopper.watch.wait
-                        message = f"early stop: no improvement of test {monitor} for {wait} evaluations"
+                        message = f"early stop: no improvement of validation {monitor} for {wait} evaluations"
                         yield finish("early_stop", message)
                         return
             if self.early_stop_at is not None and iteration >= self.early_stop_at:

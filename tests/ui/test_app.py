@@ -77,8 +77,10 @@ async def test_running_routes_events_to_the_widgets():
         assert app.run_state == ev.RunState.RUNNING
         assert app.status.iteration == 45 and app.status.epoch == 1 and app.status.epochs == 3
         assert len(app.loss_chart.raw) == 45 and len(app.loss_chart.smooth) == 45
-        assert app.loss_chart.test.xs == [20.0, 40.0]
-        assert app.accuracy_chart.accuracy.xs == [20.0, 40.0]
+        assert app.loss_chart.val.xs == [20.0, 40.0] and not app.loss_chart.test  # validation: no epoch end yet
+        assert app.accuracy_chart.accuracy.xs == [20.0, 40.0] and not app.accuracy_chart.test
+        accuracy = str(app.status.query_one("#status-accuracy").render())
+        assert accuracy.startswith("val ") and "best val" in accuracy and "test" not in accuracy
         assert len(app.train_digits.images) == 40
         assert app.predictions.iteration == 40 and len(app.predictions.predictions) == 12
         assert app.digits_view == "predictions"  # switched on the first evaluation

@@ -108,7 +108,7 @@ async def test_the_panel_shows_the_config_until_the_first_state_then_the_state()
         rows = shown(app)
         assert rows["best"] == "acc 98.76% @ 150"
         assert rows["stop"] == "in 7 evals if no gain"
-        assert rows["watch"] == "test acc · min Δ 0 pts"
+        assert rows["watch"] == "val acc · min Δ 0 pts"
         assert rows["restore"] == "on: keeps the best weights"
         script.put(ev.EarlyStoppingState(**{**state, "monitor": "loss", "best": 0.0421, "wait": 0, "evals": 1}))
         await wait_for(pilot, lambda: shown(app)["best"] == "loss 0.0421 @ 150")

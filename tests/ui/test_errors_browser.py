@@ -49,7 +49,7 @@ def snapshot(errors=ERRORS, iteration: int = 100, per_class: int = 50, weights: 
         confusion=tuple(map(tuple, confusion)),
         misclassified=tuple(entries),
         n_misclassified=len(entries),
-        test_loss=0.05,
+        loss=0.05,
         weights=weights,
     )
 

@@ -15,7 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from ...config import MONITORS, ConfigError, EarlyStoppingConfig
 
-MONITOR_CHOICES = (("accuracy (%)", "accuracy"), ("test loss", "loss"))
+MONITOR_CHOICES = (("validation accuracy (%)", "accuracy"), ("validation loss", "loss"))
 # The input that a ConfigError names (its message starts with the command-line flag).
 FIELD_OF_FLAG = {"--patience": "#es-patience", "--min-delta": "#es-min-delta", "--warmup-evals": "#es-warmup"}
 

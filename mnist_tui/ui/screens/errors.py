@@ -47,6 +47,7 @@ class ErrorsScreen(ModalScreen[None]):
         Binding("v", "switch_view", "View", tooltip="Show the confusion matrix or the digits"),
         Binding("r", "refresh_snapshot", "Refresh", tooltip="Show the newest evaluation"),
         Binding("w", "write_csvs", "CSV", tooltip="Write misclassified.csv and confusion.csv into the run"),
+        Binding("o", "other_set", "Other set", tooltip="The test set's mistakes or the validation set's"),
     ]
 
     filter_true: reactive[int | None] = reactive(None, init=False)
@@ -66,6 +67,7 @@ class ErrorsScreen(ModalScreen[None]):
         self.maps_shown = 0  # attribution maps shown (tests wait on it)
         self.snapshot = snapshot
         self.newer: EvaluationSnapshot | None = None  # offered by the app while the run goes on
+        self.other: EvaluationSnapshot | None = None  # the latest of the other set (validation or test)
         self.run_dir = run_dir
         self.live = live  # the run may still produce newer evaluations
         self.shown: tuple[Misclassified, ...] = ()  # the filtered list, worst loss first
@@ -114,8 +116,12 @@ class ErrorsScreen(ModalScreen[None]):
 
     # What the app sets -----------------------------------------------------------------------------------
     def offer(self, snapshot: EvaluationSnapshot) -> None:
-        """A newer evaluation arrived: say so; ``r`` shows it."""
+        """A newer evaluation arrived: say so; ``r`` shows it (one of the other set: ``o`` switches to it)."""
         if snapshot is self.snapshot:
+            return
+        if snapshot.split != self.snapshot.split:
+            self.other = snapshot
+            self.refresh_bindings()
             return
         self.newer = snapshot
         self._show_newer()
@@ -168,7 +174,9 @@ class ErrorsScreen(ModalScreen[None]):
         if action == "refresh_snapshot":
             return self.newer is not None
         if action == "write_csvs":
-            return self.run_dir is not None
+            return self.run_dir is not None and self.snapshot.split == "test"  # the run's CSVs are of the test set
+        if action == "other_set":
+            return self.other is not None
         if action == "clear_filters":
             return self.filter_true is not None or self.filter_predicted is not None
         if action == "move":
@@ -208,6 +216,12 @@ class ErrorsScreen(ModalScreen[None]):
             self._load(snapshot)
             self.refresh_bindings()
 
+    def action_other_set(self) -> None:
+        if self.other is not None:
+            (shown, self.other), self.newer = (self.other, self.snapshot), None
+            self._load(shown)
+            self.refresh_bindings()
+
     def action_write_csvs(self) -> None:
         if self.run_dir is None:
             return
@@ -234,7 +248,7 @@ class ErrorsScreen(ModalScreen[None]):
         right = "N/A" if accuracy is None else f"{accuracy:.2%}"
         weights = f" · {s.weights}" if s.weights else ""
         self.title_label.update(
-            f"Errors at iteration {s.iteration:,} (epoch {s.epoch}) · {right} right, "
+            f"{s.split.capitalize()} errors at iteration {s.iteration:,} (epoch {s.epoch}) · {right} right, "
             f"{s.n_misclassified:,} of {s.total:,} wrong{weights}"
         )
         self.matrix.set_confusion(s.confusion, s.class_names)
@@ -304,7 +318,7 @@ class ErrorsScreen(ModalScreen[None]):
     def _empty_text(self) -> str:
         s = self.snapshot
         if not s.n_misclassified:
-            return f"No misclassified digits: all {s.total:,} test digits are right at iteration {s.iteration:,}."
+            return f"No misclassified digits: all {s.total:,} {s.split} digits are right at iteration {s.iteration:,}."
         return f"No misclassified digits with {self._filter_text()}. x clears the filters."
 
     def _show_newer(self) -> None:

@@ -26,8 +26,10 @@ KEYS = (
 )
 
 PANELS = (
-    ("Loss", "training loss per step (raw and smoothed) and the test loss at each evaluation"),
-    ("Test accuracy", "accuracy on the full test set at each evaluation; the line marks the best"),
+    ("Loss", "training loss per step (raw and smoothed), the validation loss at each evaluation, the test loss at "
+     "each epoch end"),
+    ("Accuracy", "validation accuracy at each evaluation (it decides: early stopping, the best weights; the line "
+     "marks its best) and test accuracy at each epoch end (it only reports)"),
     ("Training digits", "the first 40 training digits, as the tutorial shows them"),
     ("Predictions", "test digits with the model's latest guess: ✓ right, ✗(true label) wrong"),
     ("Device", "what the run trains on, its load and memory, throughput and time left"),

@@ -109,8 +109,8 @@ class TrainingScreen(Screen[None]):
             self.status.set_position(event.iteration, event.epoch)
         if event.elapsed >= 0:
             self.status.set_elapsed(event.elapsed)
-        if event.best_accuracy is not None:
-            self.status.set_accuracy(event.final_accuracy, event.best_accuracy, event.best_iteration)
+        if event.final_accuracy is not None:
+            self.status.set_accuracy(ev.TEST, event.final_accuracy, event.best_accuracy, event.best_iteration)
         self.device_panel.set_throughput(None, 0, self._batch_size)
         if event.state == ev.RunState.FAILED:
             self.run_log.add(event.message, "error")
@@ -118,7 +118,9 @@ class TrainingScreen(Screen[None]):
             self.notify(event.message, title="The run failed", severity="error", timeout=30)
             return f"{event.reason}: {event.message}"
         self.run_log.add(f"run ended ({event.reason}): {event.message}")
-        best = f" · best {100 * event.best_accuracy:.2f}%" if event.best_accuracy is not None else ""
+        best = f" · best val {100 * event.best_accuracy:.2f}%" if event.best_accuracy is not None else ""
+        if event.final_accuracy is not None:
+            best += f" · test {100 * event.final_accuracy:.2f}%"
         weights = getattr(event, "weights", "last")
         kept = f" · weights: {weights}" if weights and weights != "last" else ""
         where = f" · {run_dir}" if run_dir else ""
@@ -182,11 +184,11 @@ class TrainingScreen(Screen[None]):
 
     @show.register
     def _(self, event: ev.Evaluation) -> None:
-        self.loss_chart.add_test_loss(event.iteration, event.test_loss)
+        self.loss_chart.add_eval_loss(event.split, event.iteration, event.loss)
         self.accuracy_chart.add_evaluation(
-            event.iteration, event.test_accuracy, event.best_accuracy, event.best_iteration
+            event.split, event.iteration, event.accuracy, event.best_accuracy, event.best_iteration
         )
-        self.status.set_accuracy(event.test_accuracy, event.best_accuracy, event.best_iteration)
+        self.status.set_accuracy(event.split, event.accuracy, event.best_accuracy, event.best_iteration)
         if event.preview_predictions:
             self.predictions.set_predictions(event.preview_predictions, event.iteration)
             if not self.user_chose_digits:

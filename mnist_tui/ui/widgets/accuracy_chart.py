@@ -1,4 +1,5 @@
-"""Test accuracy at each evaluation, with the best so far."""
+"""Accuracy at each evaluation: the validation set (what decides), the best of it so far, and the test set at
+each epoch end (what reports); without a validation set, the test set at each evaluation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class AccuracyChart(RunChart):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "run-chart--waiting",
         "accuracy-chart--line",
+        "accuracy-chart--test",
         "accuracy-chart--best",
         "accuracy-chart--epoch",
     }
@@ -20,40 +22,48 @@ class AccuracyChart(RunChart):
         self, *, capacity: int = 2000, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.accuracy = Series(capacity)  # percent
-        self.best: float | None = None  # percent
+        self.accuracy = Series(capacity)  # percent, of the validation set
+        self.test = Series(capacity)  # percent, of the test set
+        self.best: float | None = None  # percent, the best validation accuracy
         self.best_iteration: int | None = None
-        self.border_title = "Test accuracy"
+        self.border_title = "Accuracy"
 
-    def add_evaluation(self, iteration: int, accuracy: float, best: float, best_iteration: int) -> None:
-        """One evaluation; accuracies are fractions 0..1 as the engine reports them."""
-        self.accuracy.append(iteration, 100.0 * accuracy)
-        self.best = 100.0 * best
-        self.best_iteration = best_iteration
+    def add_evaluation(
+        self, split: str, iteration: int, accuracy: float, best: float | None, best_iteration: int | None
+    ) -> None:
+        """One evaluation of ``split`` ("validation" or "test"); accuracies are fractions 0..1 as reported."""
+        (self.test if split == "test" else self.accuracy).append(iteration, 100.0 * accuracy)
+        if best is not None:
+            self.best, self.best_iteration = 100.0 * best, best_iteration
         self.mark_dirty()
 
     def draw(self, plt: Any) -> None:
-        last = self.accuracy.last[0] if self.accuracy else None
+        series = [s for s in (self.accuracy, self.test) if s]
+        last = max(s.last[0] for s in series) if series else None
         left, right = self.x_range(last)
-        if self.accuracy and self.best is not None:
-            self.border_subtitle = " ".join(
-                (
-                    self.swatch("accuracy-chart--line", f"• {self.accuracy.last[1]:.2f}%"),
-                    self.swatch("accuracy-chart--best", f"━ best {self.best:.2f}%"),
-                )
-            )
-        else:
-            self.border_subtitle = ""
+        legend = []
+        if self.accuracy:
+            legend.append(self.swatch("accuracy-chart--line", f"• val {self.accuracy.last[1]:.2f}%"))
+        if self.best is not None:
+            legend.append(self.swatch("accuracy-chart--best", f"━ best val {self.best:.2f}%"))
+        if self.test:
+            legend.append(self.swatch("accuracy-chart--test", f"◆ test {self.test.last[1]:.2f}%"))
+        self.border_subtitle = " ".join(legend)
         plt.xlabel("iteration")
         self.set_x_axis(plt, left, right)
-        if not self.accuracy:
+        if not series:
             self.draw_waiting(plt, left, right, "no evaluation yet")
             return
         self.draw_epoch_lines(plt, left, right, "accuracy-chart--epoch")
         if self.best is not None:
             plt.hline(self.best, self.colour("accuracy-chart--best"))
-        plt.plot(self.accuracy.xs, self.accuracy.ys, marker="braille", color=self.colour("accuracy-chart--line"))
-        plt.scatter(self.accuracy.xs, self.accuracy.ys, marker="dot", color=self.colour("accuracy-chart--line"))
-        ys = self.accuracy.ys
-        recent = ys[len(ys) // 4 :] if len(ys) >= 4 else ys  # zoom past the first climb, where 0.1% matters
+        if self.accuracy:
+            colour = self.colour("accuracy-chart--line")
+            plt.plot(self.accuracy.xs, self.accuracy.ys, marker="braille", color=colour)
+            plt.scatter(self.accuracy.xs, self.accuracy.ys, marker="dot", color=colour)
+        if self.test:
+            plt.scatter(self.test.xs, self.test.ys, marker="◆", color=self.colour("accuracy-chart--test"))
+        ys = [y for s in series for y in s.ys]
+        main = (self.accuracy or self.test).ys
+        recent = main[len(main) // 4 :] if len(main) >= 4 else ys  # zoom past the first climb, where 0.1% matters
         self.set_y_axis(plt, max(0.0, min(recent) - 0.5), min(100.0, max(ys) + 0.5))

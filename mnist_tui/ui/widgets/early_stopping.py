@@ -205,7 +205,7 @@ class EarlyStoppingPanel(Widget):
             rows.append((3, "plateau", Text(f"lr ×{factor:g} after {patience} evals w/o gain", dim)))
 
         delta = f"{s.min_delta:g} pts" if accuracy else f"{s.min_delta:g}"
-        rows.append((2, "watch", Text(f"test {short} · min Δ {delta}")))
+        rows.append((2, "watch", Text(f"val {short} · min Δ {delta}")))
         done = f" · {min(st.evals, s.warmup_evals)} done" if st is not None and s.warmup_evals else ""
         rows.append((3, "warm-up", Text(f"{s.warmup_evals} evals{done}")))
         if self.finished is not None:

@@ -56,7 +56,10 @@ class StatusPanel(Widget):
 
     def on_mount(self) -> None:
         self.add_class("-preparing")
-        self.set_accuracy(None, None, None)
+        self._validation: float | None = None
+        self._test: float | None = None
+        self._best: tuple[float, int | None] | None = None
+        self.set_accuracy("test", None, None, None)
         self.set_elapsed(0.0)
 
     # What the app sets ---------------------------------------------------------------------------------
@@ -108,13 +111,25 @@ class StatusPanel(Widget):
             )
             self.query_one("#status-percent", Label).update(f"{100 * done // self.total_steps:3d}%")
 
-    def set_accuracy(self, latest: float | None, best: float | None, best_iteration: int | None) -> None:
-        text = f"test acc {fmt.fraction(latest)}"
+    def set_accuracy(
+        self, split: str, latest: float | None, best: float | None, best_iteration: int | None
+    ) -> None:
+        """The latest accuracy of ``split`` ("validation" or "test"), and the best validation accuracy."""
+        if split == "test":
+            self._test = latest
+        else:
+            self._validation = latest
         if best is not None:
-            text += f"  best {fmt.fraction(best)}"
-            if best_iteration:
-                text += f" @ {best_iteration:,}"
-        self.query_one("#status-accuracy", Label).update(text)
+            self._best = (best, best_iteration)
+        parts = []
+        if self._validation is not None:
+            parts.append(f"val {fmt.fraction(self._validation)}")
+        if self._best is not None:
+            best_value, at = self._best
+            parts.append(f"best val {fmt.fraction(best_value)}" + (f" @ {at:,}" if at else ""))
+        if self._test is not None or not parts:
+            parts.append(f"test {fmt.fraction(self._test)}")
+        self.query_one("#status-accuracy", Label).update("  ".join(parts))
 
     def set_waited(self, seconds: float) -> None:
         """How long the app has been starting or loading (shows it is alive while torch and data load)."""
