@@ -36,6 +36,8 @@ from .messages import DeviceStatsRead, EngineEvent
 from .mode import AppMode
 from .screens import EarlyStoppingForm, HelpScreen, LearningRateScreen, QuitScreen, TrainingScreen
 from .screens.errors import ErrorsScreen
+from .inference import LiveWeights, RunWeights, WeightsSource
+from .screens.draw import DrawScreen
 from .screens.quit import DETACH as QUIT_DETACH
 from .screens.quit import STOP as QUIT_STOP
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
@@ -261,6 +263,8 @@ class MnistApp(App[None]):
             return can_command and state in (ev.RunState.STARTING, ev.RunState.LOADING, ev.RunState.RUNNING, ev.RunState.PAUSED)
         if action in ("checkpoint", "early_stopping", "learning_rate"):
             return can_command and state in (ev.RunState.RUNNING, ev.RunState.PAUSED)
+        if action == "draw":
+            return self.weights_source() is not None
         if action == "errors":
             return self.error_snapshot is not None
         if action == "toggle_digits":
@@ -325,9 +329,31 @@ class MnistApp(App[None]):
     def action_errors(self) -> None:
         shown = self.error_snapshot
         if shown is not None and not isinstance(self.screen, ErrorsScreen):
-            screen = ErrorsScreen(shown, run_dir=self.run_dir, live=self.run_active)
+            screen = ErrorsScreen(shown, run_dir=self.run_dir, live=self.run_active, weights=self.weights_source())
             screen.other = self.error_snapshots.get(ev.VALIDATION if shown.split == ev.TEST else ev.TEST)
             self.push_screen(screen)
+
+    def action_draw(self) -> None:
+        source = self.weights_source()
+        if source is not None and not isinstance(self.screen, DrawScreen):
+            names = self.run_started.class_names if self.run_started is not None else ()
+            self.push_screen(DrawScreen(source, names) if names else DrawScreen(source))
+
+    def weights_source(self) -> WeightsSource | None:
+        """Where a canvas or the error browser gets weights: the trainer's copies of its latest evaluated weights
+        while this process trains (after the first evaluation), the weights a run ended with once it has, and
+        none for a viewer of a run another process trains."""
+        if self.run_active:
+            in_process = isinstance(self.control, Control) and not self.viewer
+            ready = in_process and self.error_snapshot is not None  # after the first evaluation
+            return LiveWeights(self.control.latest_weights, self.run_dir) if ready else None
+        return RunWeights(self.run_dir) if self.run_dir and self._has_weights() else None
+
+    def _has_weights(self) -> bool:
+        from ..runs.rundir import RunDirectory
+
+        run = RunDirectory(self.run_dir or "")
+        return run.best_checkpoint.is_file() or run.last_checkpoint.is_file()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -52,6 +52,10 @@ COMMANDS: tuple[Command, ...] = (
         "m", "errors", "Errors", "Browse the misclassified test digits and the confusion matrix",
         title="Browse errors", help="The misclassified test digits, the confusion matrix, per-class accuracy",
     ),
+    Command(
+        "t", "draw", "Draw", "Draw a digit and see what the model makes of it (its latest evaluated weights)",
+        title="Try the model", help="Draw a digit: the model's probabilities and what it looks at, as you draw",
+    ),
     Command("S", "screenshot", "Screenshot", "Save an SVG screenshot into the run directory"),
     Command("question_mark", "help", "Help", "Keys and panels", help="Keys and what the panels show"),
     Command("q", "quit", "Quit", "Quit (asks while the run is active)", help="Quit (asks first while the run is active)"),

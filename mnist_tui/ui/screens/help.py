@@ -17,6 +17,7 @@ KEYS = (
     ("c", "save a checkpoint now (last.pt in the run directory)"),
     ("d", "switch the digit panel between the training digits and the predictions"),
     ("m", "browse the misclassified test digits, the confusion matrix and per-class accuracy (after an evaluation)"),
+    ("t", "try the model: draw a digit (mouse, or arrows and space) and watch its probabilities and what it looks at"),
     ("e", "early-stopping settings: on/off, metric, patience, min Δ, warm-up, restore best (at the next evaluation)"),
     ("l", "learning rate: type a new one, or ↓ ×0.1 / ↑ ×10 (from the next step)"),
     ("S", "save an SVG screenshot of the screen into the run directory"),
