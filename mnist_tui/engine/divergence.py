@@ -5,7 +5,7 @@ are the reference).
 - With the check on (``--divergence-check``, the default): a mean training loss over a few steps above
   ``EXPLODED`` times a chance-level guess's (ln C: 2.30 for ten classes, where every sound run starts and
   from which it only goes down); or validation accuracy within ``AT_CHANCE`` times chance for
-  ``AT_CHANCE_EVALS`` evaluations once early stopping's warm-up is over.
+  ``AT_CHANCE_EVALS`` evaluations once early stopping's warm-up is over and a whole epoch has been trained.
 
 ``Diverged`` carries the one line the run ends with, and it says what to try.
 """

@@ -438,7 +438,8 @@ class Trainer:
         yield from self._report(outcome, evaluated, epoch=state.epoch, seconds=time.monotonic() - started)
         if not deciding:
             return False
-        warm = learner.stopper.watch.evals >= learner.stopper.config.warmup_evals
+        # Warmed up: early stopping's warm-up is over, and a whole epoch has been trained.
+        warm = learner.stopper.watch.evals >= learner.stopper.config.warmup_evals and state.epoch > 1
         self.divergence.validation_accuracy(accuracy, warmed_up=warm, iteration=state.iteration, lr=learner.lr)
         if learner.stopper.update(accuracy, outcome.loss, state.iteration):
             state.kept_accuracy = accuracy
