@@ -307,3 +307,27 @@ async def test_m_opens_the_latest_evaluation_and_offers_a_newer_one_while_traini
         await pilot.press("m")
         await pilot.pause()
         assert app.screen.snapshot.iteration == 60 and "training goes on" not in text(app.screen.newer_label)
+
+
+@run_async
+async def test_o_switches_between_the_test_and_the_validation_mistakes(tmp_path):
+    import dataclasses
+
+    test_set = snapshot()
+    validation = dataclasses.replace(snapshot(errors=ERRORS[:2], iteration=120), split=ev.VALIDATION)
+    app = InspectApp(test_set, run_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert text(screen.title_label).startswith("Test errors") and "other_set" not in footer_actions(app)
+        screen.offer(validation)  # a newer evaluation of the other set: offered, not shown
+        await pilot.pause()
+        assert screen.snapshot is test_set and "other_set" in footer_actions(app)
+        assert "write_csvs" in footer_actions(app)
+        await pilot.press("o")
+        await pilot.pause()
+        assert screen.snapshot is validation and text(screen.title_label).startswith("Validation errors")
+        assert shown(screen) == [12, 11] and "write_csvs" not in footer_actions(app)  # the run's CSVs are of test
+        await pilot.press("o")
+        await pilot.pause()
+        assert screen.snapshot is test_set and shown(screen) == BY_LOSS
