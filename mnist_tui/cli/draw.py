@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from .predict import class_names_of
 
     if args.run_dir is None:
-        with_weights = [r.path for r in list_runs() if r.state != DAMAGED and _has_weights(r.path)]
+        with_weights = [r.path for r in list_runs() if r.state != DAMAGED and RunDirectory(r.path).has_weights()]
         if not with_weights:
             fail(f"no run with weights in {runs_root()}; train one first, or name one: 'mnist-tui draw RUN_DIR'")
         run_dir = with_weights[0]
@@ -48,10 +48,3 @@ def run(args: argparse.Namespace) -> int:
     from ..ui.draw_app import run_draw_app
 
     return run_draw_app(str(run_dir.resolve()), names)
-
-
-def _has_weights(path: Path) -> bool:
-    from ..runs.rundir import RunDirectory
-
-    run = RunDirectory(path)
-    return run.best_checkpoint.is_file() or run.last_checkpoint.is_file()

@@ -21,6 +21,7 @@ from .augment import TTA_VIEWS, tta_probabilities
 from .checkpoints import load_checkpoint
 from .data import LogFn
 from .device import eval_batch_size, resolve_device
+from .device_data import memory_layout
 from .errors import InputError
 from .preprocess import normalise
 
@@ -62,7 +63,7 @@ def evaluate_runs(
     if not members:
         raise InputError("name at least one run directory")
     target = resolve_device(device)
-    layout = torch.channels_last if target.type in ("cpu", "cuda") else torch.contiguous_format
+    layout = memory_layout(target)
     first = members[0].config
     for member in members[1:]:
         config = member.config

@@ -233,6 +233,10 @@ class RunDirectory:
         except RunDirError:
             return None
 
+    def has_weights(self) -> bool:
+        """Whether the run has saved any weights (best.pt or last.pt)."""
+        return self.best_checkpoint.is_file() or self.last_checkpoint.is_file()
+
     def final_weights(self) -> Path:
         """The checkpoint holding the weights the run ended with: ``last.pt`` when its summary says it kept its
         final weights (as the fast and best presets do), else ``best.pt``; the other one when that is missing.

@@ -347,13 +347,9 @@ class MnistApp(App[None]):
             in_process = isinstance(self.control, Control) and not self.viewer
             ready = in_process and self.error_snapshot is not None  # after the first evaluation
             return LiveWeights(self.control.latest_weights, self.run_dir) if ready else None
-        return RunWeights(self.run_dir) if self.run_dir and self._has_weights() else None
-
-    def _has_weights(self) -> bool:
         from ..runs.rundir import RunDirectory
 
-        run = RunDirectory(self.run_dir or "")
-        return run.best_checkpoint.is_file() or run.last_checkpoint.is_file()
+        return RunWeights(self.run_dir) if self.run_dir and RunDirectory(self.run_dir).has_weights() else None
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
