@@ -12,7 +12,6 @@ imported here: the real event source imports the trainer inside the worker, so t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -25,24 +24,24 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.devstats import read_device_stats
-from . import format as fmt
 from .commands import COMMANDS
+from .inference import LiveWeights, RunWeights, WeightsSource
+from .lifecycle import RunLifecycle
 from .messages import DeviceStatsRead, EngineEvent
 from .mode import AppMode
-from .screens import EarlyStoppingForm, HelpScreen, LearningRateScreen, QuitScreen, TrainingScreen
-from .screens.errors import ErrorsScreen
-from .inference import LiveWeights, RunWeights, WeightsSource
+from .screens import HelpScreen, TrainingScreen
 from .screens.draw import DrawScreen
-from .screens.quit import DETACH as QUIT_DETACH
-from .screens.quit import STOP as QUIT_STOP
+from .screens.errors import ErrorsScreen
+from .screenshot import save_svg
+from .steering import RunSteering
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
-from .widgets.early_stopping import EarlyStoppingPanel, describe_changes
-from .workers import EventSource, StatsReader, poll_stats, run_source
+from .widgets.early_stopping import EarlyStoppingPanel
+from .workers import EventSource, StatsReader, poll_stats
 
 
 def _on_training(name: str) -> Any:
@@ -50,8 +49,8 @@ def _on_training(name: str) -> Any:
     return property(lambda app: getattr(app.training, name))
 
 
-class MnistApp(App[None]):
-    """Shows one run as it happens and steers it."""
+class MnistApp(RunLifecycle, RunSteering, App[None]):
+    """Shows one run as it happens and steers it (steering.py); lifecycle.py says how it ends."""
 
     CSS_PATH = "app.tcss"
     TITLE = "mnist-tui"
@@ -97,62 +96,24 @@ class MnistApp(App[None]):
         self.banner: str | None = None  # a first line for the run log (a viewer says what it shows)
         self.finished: ev.RunFinished | None = None
         self.error_snapshots: dict[str, ev.EvaluationSnapshot] = {}  # what the latest evaluation of each set got wrong
-        self.handed_over: ev.RunDetached | None = None  # the trainer saved the run for a background process
-        self.quitting = False  # the user asked to quit: exit once the trainer worker is done
-        self.detaching = False  # the user chose to detach: exit once the trainer has handed over
-        self.trainer_done = False
         self.trainer_finished = threading.Event()  # set when the training worker has returned
         self.screenshots: list[str] = []
-        self._checkpoint_requested = False
         self._stats_stop = threading.Event()
         self._stats_worker: Worker | None = None
-        self._trainer_worker: Worker | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # Lifecycle -------------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
         return self.training
-
-    def on_mount(self) -> None:
-        self._loop = asyncio.get_running_loop()
 
     def on_training_screen_ready(self) -> None:
         """The screen is composed: say the run is starting, and start it (its events need the widgets)."""
         self._set_state(ev.RunState.STARTING, "starting: importing PyTorch and the trainer…")
         if self.banner:
             self.run_log.add(self.banner)
-        self._trainer_worker = self.run_worker(
-            self._train, thread=True, name="trainer", group="trainer", exit_on_error=False
-        )
-
-    def on_unmount(self) -> None:
-        # However the app ends, let the trainer finish cleanly (it saves and writes its summary) and stop
-        # reading device statistics, so no worker thread outlives the app.
-        self._stats_stop.set()
-        if self.viewer:
-            self.control.close()  # hang up; the run goes on
-        elif not self.trainer_done:
-            self.control.stop(ev.Reason.INTERRUPTED)
+        self._start_trainer()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_bindings)  # d applies only while one digit panel shows at a time
-
-    def _train(self) -> None:
-        run_source(self.event_source, self.control, self.post_message)
-        self.trainer_finished.set()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        done = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
-        if event.worker is not self._trainer_worker or event.state not in done:
-            return
-        self.trainer_done = True
-        if not self.is_running:
-            return
-        if event.state == WorkerState.ERROR and self.finished is None:
-            self._route(ev.RunFinished.failure(f"trainer worker failed: {event.worker.error}"))
-        self.refresh_bindings()
-        if self.quitting:
-            self.exit(return_code=self.exit_code)
 
     def _start_stats(self, device: str) -> None:
         if self._stats_worker is None:
@@ -203,9 +164,7 @@ class MnistApp(App[None]):
     @_route.register
     def _(self, event: ev.CheckpointSaved) -> None:
         self.training.show(event)
-        if self._checkpoint_requested and event.tag == "last":
-            self._checkpoint_requested = False
-            self.notify(f"Checkpoint saved at iteration {event.iteration:,}", title="Saved")
+        self._checkpoint_saved(event)
 
     @_route.register
     def _(self, event: ev.RunDetached) -> None:
@@ -271,60 +230,8 @@ class MnistApp(App[None]):
             return bool(self.train_digits.images) and not self.screen.has_class("-wide")
         return True
 
-    def action_pause(self) -> None:
-        self.control.toggle_pause()
-        self.status.set_message("pausing after this step…" if self.control.paused else "resuming…")
-
-    def action_resume(self) -> None:
-        self.control.toggle_pause()
-        self.status.set_message("resuming…" if not self.control.paused else "pausing…")
-
-    def action_stop(self) -> None:
-        self._stop_run("stopping: finishing the step, evaluating and saving…")
-
-    def action_checkpoint(self) -> None:
-        self.control.save_now()
-        self._checkpoint_requested = True
-        when = "when the run resumes" if self.run_state == ev.RunState.PAUSED else "after this step"
-        self.notify(f"Saving a checkpoint {when}…", title="Checkpoint")
-
     def action_toggle_digits(self) -> None:
         self.training.toggle_digits()
-
-    def action_early_stopping(self) -> None:
-        if not isinstance(self.screen, EarlyStoppingForm):
-            self.push_screen(EarlyStoppingForm(self.early_stopping_panel.current_settings()))
-
-    def on_early_stopping_form_submitted(self, message: EarlyStoppingForm.Submitted) -> None:
-        if not self.check_action("early_stopping", ()):
-            self.notify("The run is no longer going: nothing changed", title="Early stopping", severity="warning")
-            return
-        panel = self.early_stopping_panel
-        if message.config == panel.current_settings():
-            self.notify("Nothing changed", title="Early stopping")
-            return
-        changes = describe_changes(panel.settings, message.config)
-        self.control.set_early_stopping(message.config)
-        panel.set_pending(message.config)
-        self.notify(f"{changes}: applies at the next evaluation", title="Early stopping")
-
-    def action_learning_rate(self) -> None:
-        if not isinstance(self.screen, LearningRateScreen):
-            panel = self.early_stopping_panel
-            self.push_screen(LearningRateScreen(panel.lr, panel.pending_lr))
-
-    def on_learning_rate_screen_submitted(self, message: LearningRateScreen.Submitted) -> None:
-        if not self.check_action("learning_rate", ()):
-            self.notify("The run is no longer going: nothing changed", title="Learning rate", severity="warning")
-            return
-        if message.lr is not None:
-            self.control.set_lr(message.lr)
-            change = fmt.learning_rate(message.lr)
-        else:
-            self.control.scale_lr(message.factor or 1.0)
-            change = f"×{message.factor:g}"
-        self.early_stopping_panel.set_pending_lr(change)
-        self.notify(f"lr {change}: applies from the next step", title="Learning rate")
 
     def action_errors(self) -> None:
         shown = self.error_snapshot
@@ -356,64 +263,13 @@ class MnistApp(App[None]):
             self.push_screen(HelpScreen(self.run_dir))
 
     def action_screenshot(self) -> None:
-        directory = self.run_dir or os.getcwd()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = f"screenshot-{stamp}.svg"
-        n = 2
-        while os.path.exists(os.path.join(directory, name)):
-            name, n = f"screenshot-{stamp}-{n}.svg", n + 1
         try:
-            os.makedirs(directory, exist_ok=True)
-            path = self.save_screenshot(filename=name, path=directory)
+            path = save_svg(self, self.run_dir or os.getcwd())
         except OSError as exc:
             self.notify(f"Could not save the screenshot: {exc}", severity="error")
             return
         self.screenshots.append(path)
         self.notify(path, title="Screenshot saved")
-
-    async def action_quit(self) -> None:
-        """q, ctrl+q and the palette: quit at once when no run is active, else ask and stop cleanly first."""
-        if not self.run_active or self.viewer:  # a viewer leaves; the run goes on in its own process
-            self.exit(return_code=0 if self.viewer else self.exit_code)
-        elif self.quitting:
-            self.notify("Waiting for the run to save before quitting…", title="Quitting")
-        else:
-            self.push_screen(QuitScreen(can_detach=self.mode is AppMode.TRAIN_DETACHABLE), self._quit_answered)
-
-    def _quit_answered(self, answer: str | None) -> None:
-        if answer == QUIT_STOP:
-            self.shutdown_gracefully()
-        elif answer == QUIT_DETACH:
-            self.detach()
-
-    def detach(self) -> None:
-        """Hand the run over to a background process: it saves here and goes on there (see run_app)."""
-        if self.mode is not AppMode.TRAIN_DETACHABLE or not self.run_active or self.quitting:
-            return
-        self.detaching = self.quitting = True
-        self._stop_run("detaching: saving the run for a background process…", ev.Reason.DETACHED)
-
-    def shutdown_gracefully(self, reason: str = ev.Reason.STOPPED) -> None:
-        """Stop the run (it evaluates and saves), then exit once the trainer worker is done (a viewer just exits)."""
-        if self.viewer:
-            self.exit(return_code=0)
-            return
-        self.quitting = True
-        if not self.run_active:
-            self.exit(return_code=self.exit_code)
-            return
-        self._stop_run("stopping: saving the run before quitting…", reason)
-
-    def request_shutdown_threadsafe(self) -> None:
-        """From a signal handler or another thread: the same as confirming quit."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.shutdown_gracefully, ev.Reason.INTERRUPTED)
-
-    def _stop_run(self, message: str, reason: str = ev.Reason.STOPPED) -> None:
-        self.control.stop(reason)
-        if self.finished is None:
-            self._set_state(ev.RunState.STOPPING, message)
-        self.refresh_bindings()
 
     # Command palette: the same actions, by name -------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -9,7 +9,6 @@ from textual.command import CommandList, CommandPalette
 
 from mnist_tui.runs.devstats import DeviceStats
 from mnist_tui.ui.app import MnistApp
-from mnist_tui.ui.mode import AppMode
 
 STATS = DeviceStats(
     cpu_percent=42.0,
@@ -36,8 +35,6 @@ def run_async(test):
 
 def make_app(source, **kwargs) -> MnistApp:
     kwargs.setdefault("stats_reader", lambda device: STATS)
-    if kwargs.pop("can_detach", False):  # tests/runs/test_detach.py's spelling, until it says mode= itself
-        kwargs["mode"] = AppMode.TRAIN_DETACHABLE
     return MnistApp(source, **kwargs)
 
 

@@ -25,6 +25,7 @@ from mnist_tui.runs.client import RemoteRun
 from mnist_tui.runs.protocol import socket_path_for
 from mnist_tui.runs.server import RunServer
 from mnist_tui.runs.catalogue import CRASHED, list_runs, read_run, recorded_events
+from mnist_tui.ui.mode import AppMode
 from mnist_tui.ui.viewer import attach_app
 
 TIMEOUT = 120
@@ -209,7 +210,7 @@ def detachable_app(synthetic_dir: Path, run: Path):
 
         return RunServer(control, mode="app").wrap(make_trainer(cfg, control).run())
 
-    return make_app(source, run_dir=str(run), can_detach=True)
+    return make_app(source, run_dir=str(run), mode=AppMode.TRAIN_DETACHABLE)
 
 
 @run_async
