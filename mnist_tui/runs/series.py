@@ -1,0 +1,404 @@
+"""A run's curves and facts, read from its directory: for ``mnist-tui compare`` and ``mnist-tui export``.
+
+Each evaluation recorded in ``metrics.jsonl`` (validation or test: loss and accuracy) and each training
+loss becomes a point with three positions (iteration, epochs trained, wall seconds since the run started, the
+line's ``t``), so a view can put any of them on x. ``recorded_events`` (catalogue.py) drops ``t`` and blocks
+while it follows, so a run here reads through its own ``MetricsFollower``: the same rules (whole lines only,
+a damaged line skipped), but a call returns what is new at once, for a screen that polls several live runs.
+
+What differs between runs (``differing_settings``) and each run's row of the comparison table
+(``compare_columns``, ``compare_cells``) are computed here once for the headless table and the app.
+Stdlib only: no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig
+from ..engine import events as ev
+from .catalogue import CRASHED, DAMAGED, process_alive, read_run
+from .rundir import RunDirectory, RunDirError
+
+TRAIN = "train"  # the training loss, per step: a set with a loss and no accuracy
+SETS = (ev.VALIDATION, ev.TEST, TRAIN)
+
+# The kinds of line a comparison reads; the others (previews, snapshots) are skipped before parsing.
+_KINDS = (b'"run_started"', b'"step"', b'"evaluation"', b'"state"', b'"run_finished"', b'"settings"')
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """One evaluation of a run: of its validation or its test set."""
+
+    split: str  # ev.VALIDATION or ev.TEST
+    iteration: int
+    epoch: float  # epochs trained: iteration / steps per epoch (the trainer's whole epoch when that is unknown)
+    loss: float
+    accuracy: float  # 0..1
+    lr: float | None  # the learning rate of the steps before it
+    wall: float  # seconds since the run started (its ``t``; a resumed run's clock goes on)
+
+
+class TrainLoss:
+    """Per-step training losses as columns (a long run has many): iteration, epochs trained, wall time, loss."""
+
+    def __init__(self) -> None:
+        self.iterations = array("d")
+        self.epochs = array("d")
+        self.walls = array("d")
+        self.losses = array("d")
+
+    def __len__(self) -> int:
+        return len(self.losses)
+
+    def append(self, iteration: float, epoch: float, wall: float, loss: float) -> None:
+        self.iterations.append(iteration)
+        self.epochs.append(epoch)
+        self.walls.append(wall)
+        self.losses.append(loss)
+
+
+class MetricsFollower:
+    """The lines of a run's metrics.jsonl added since the last ``read``, as (wall time, event)."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.path = Path(run_dir) / RunDirectory.METRICS
+        self.position = 0
+
+    def read(self) -> list[tuple[float, ev.Event]]:
+        """What is new: whole lines only (a line being written is read next time); damaged lines are skipped."""
+        out: list[tuple[float, ev.Event]] = []
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.position)
+                lines = f.readlines()
+        except OSError:
+            return out
+        for line in lines:
+            if not line.endswith(b"\n"):
+                break  # being written: read it next time
+            self.position += len(line)
+            if not any(kind in line[:64] for kind in _KINDS):
+                continue
+            try:
+                data = json.loads(line)
+                out.append((float(data.get("t", math.nan)), ev.event_from_dict(data)))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+        return out
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class RunSeries:
+    """One run's curves and facts, finished or live. ``update()`` reads what its metrics file gained.
+
+    Mutable: it grows while the run trains. Readers (a chart, a table) read it on the thread that updates it.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, label: str | None = None) -> None:
+        self.rundir = RunDirectory(path)
+        self.path = self.rundir.path
+        self.label = label or self.path.name
+        self.config: TrainConfig | None = None
+        self.problem = ""  # why the run cannot be read (a damaged config), else ""
+        self.started: ev.RunStarted | None = None
+        self.finished: ev.RunFinished | None = None
+        self.state = ev.RunState.STARTING.value  # the last StateChanged
+        self.alive = False  # a process trains it now (checked at each update of an unfinished run)
+        self.evaluations: list[EvalPoint] = []
+        self.train = TrainLoss()
+        self.iteration = 0
+        self.lr: float | None = None
+        self.train_seconds: float | None = None  # training time so far (pauses excluded)
+        self.lrs: list[tuple[int, float, float]] = []  # (iteration, wall time, lr) of each step line
+        self.started_at = 0.0  # when the run started, in seconds since the epoch (its wall times count from it)
+        self._last_wall = 0.0
+        self._follower = MetricsFollower(self.path)
+        info = read_run(self.path)
+        if info is None:
+            self.problem = f"{self.path}: holds no run (no {RunDirectory.CONFIG})"
+        elif info.state == DAMAGED:
+            self.problem = info.detail
+        else:
+            self.started_at = info.started.timestamp() if info.started else 0.0
+            try:
+                self.config = self.rundir.read_config()
+            except RunDirError as exc:
+                self.problem = str(exc)
+
+    # Reading -------------------------------------------------------------------------------------------
+    def update(self) -> bool:
+        """Read the lines the run added since the last call and take them in; True when something changed."""
+        return self.take(*self.read())
+
+    def read(self) -> tuple[bool, list[tuple[float, ev.Event]]]:
+        """Whether a process trains the run, and the lines it added since the last read (file work only: a
+        screen calls this from a thread and ``take`` on its own)."""
+        if self.problem:
+            return False, []
+        alive = process_alive(self.rundir.read_process())  # asked before reading: no last lines missed
+        return alive, self._follower.read()
+
+    def take(self, alive: bool, events: Sequence[tuple[float, ev.Event]]) -> bool:
+        for wall, event in events:
+            try:
+                self.apply(wall, event)
+            except (TypeError, ValueError, AttributeError):
+                continue  # a line of the right kind with values of the wrong types: damaged, skipped
+        alive = alive and self.finished is None
+        changed = bool(events) or alive != self.alive
+        self.alive = alive
+        return changed
+
+    def apply(self, wall: float, event: ev.Event) -> None:
+        """Take one recorded event (with its wall time) into the curves and facts."""
+        if _finite(wall):
+            self._last_wall = wall
+        wall = self._last_wall
+        if isinstance(event, ev.RunStarted):
+            self.started = event
+            self.finished = None  # a resumed run goes on
+        elif isinstance(event, ev.StateChanged):
+            self.state = str(event.state)
+        elif isinstance(event, ev.StepMetrics):
+            self._add_steps(event, wall)
+        elif isinstance(event, ev.SettingsChanged):
+            lr = event.changes.get("lr") if isinstance(event.changes, dict) else None
+            if _finite(lr):
+                self.lr = float(lr)
+        elif isinstance(event, ev.Evaluation):
+            if _finite(event.loss) and _finite(event.accuracy) and event.iteration >= 0:
+                split = ev.TEST if event.split == ev.TEST else ev.VALIDATION
+                point = EvalPoint(
+                    split, event.iteration, self._epochs(event.iteration, event.epoch), float(event.loss),
+                    float(event.accuracy), self.lr, wall,
+                )  # fmt: skip
+                self.evaluations.append(point)
+                self.iteration = max(self.iteration, event.iteration)
+        elif isinstance(event, ev.RunFinished):
+            self.finished = event
+            self.state = str(event.state)
+            if event.iteration >= 0:
+                self.iteration = max(self.iteration, event.iteration)
+            if event.elapsed >= 0:
+                self.train_seconds = event.elapsed
+
+    def _add_steps(self, event: ev.StepMetrics, wall: float) -> None:
+        first = event.iteration - len(event.losses) + 1
+        previous = self.train.walls[-1] if len(self.train) else wall
+        n = len(event.losses)
+        for offset, loss in enumerate(event.losses):
+            if _finite(loss):
+                at = first + offset
+                # The steps of one line ran between the previous line and this one: spread them over that time.
+                step_wall = previous + (wall - previous) * (offset + 1) / n
+                self.train.append(at, self._epochs(at, event.epoch), step_wall, float(loss))
+        self.iteration = max(self.iteration, event.iteration)
+        if _finite(event.lr):
+            self.lr = float(event.lr)
+            self.lrs.append((event.iteration, wall, self.lr))
+        if _finite(event.elapsed):
+            self.train_seconds = float(event.elapsed)
+
+    def _epochs(self, iteration: int, epoch: int) -> float:
+        spe = self.started.steps_per_epoch if self.started else 0
+        return iteration / spe if spe > 0 else float(epoch)
+
+    # What it shows -------------------------------------------------------------------------------------
+    def points(self, split: str) -> list[EvalPoint]:
+        return [p for p in self.evaluations if p.split == split]
+
+    def has(self, split: str) -> bool:
+        if split == TRAIN:
+            return len(self.train) > 0
+        return any(p.split == split for p in self.evaluations)
+
+    @property
+    def dataset(self) -> str | None:
+        return self.config.dataset if self.config else None
+
+    @property
+    def device(self) -> str | None:
+        if self.finished is not None and self.finished.device:
+            return self.finished.device
+        return self.started.device if self.started else None
+
+    @property
+    def progress(self) -> float | None:
+        total = self.started.total_steps if self.started else 0
+        return min(1.0, self.iteration / total) if total else None
+
+    def latest(self, split: str) -> float | None:
+        points = self.points(split)
+        return points[-1].accuracy if points else None
+
+    @property
+    def validation_accuracy(self) -> float | None:
+        """Of the weights the run ended with (a finished run), else the latest evaluation's."""
+        if self.finished is not None and self.finished.validation_accuracy is not None:
+            return self.finished.validation_accuracy
+        return self.latest(ev.VALIDATION)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """The final test accuracy (a finished run), else the latest test evaluation's (each epoch end)."""
+        if self.finished is not None and self.finished.final_accuracy is not None:
+            return self.finished.final_accuracy
+        return self.latest(ev.TEST)
+
+    @property
+    def ending(self) -> str:
+        """How the run ended (its reason), or what it is doing now; ``failed`` for a run whose process is gone."""
+        if self.problem:
+            return DAMAGED
+        if self.finished is not None:
+            return str(self.finished.reason)
+        if self.alive:
+            progress = self.progress
+            return self.state + (f" {progress:.0%}" if progress is not None else "")
+        return ev.RunState.FAILED.value
+
+    @property
+    def detail(self) -> str:
+        if self.problem:
+            return self.problem
+        if self.finished is not None:
+            return self.finished.message
+        return "" if self.alive else CRASHED
+
+
+def load(paths: Iterable[str | os.PathLike]) -> list[RunSeries]:
+    """The runs in ``paths`` (each a run directory, or a directory of runs such as a sweep's), read once and
+    labelled by their paths relative to what they share."""
+    dirs: list[Path] = []
+    for path in paths:
+        dirs.extend(d for d in run_dirs_in(path) if d not in dirs)
+    runs = [RunSeries(d) for d in dirs]
+    relabel(runs)
+    for run in runs:
+        run.update()
+    return runs
+
+
+def run_dirs_in(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself when it holds a run, else the runs directly inside it (sorted by name); [] for neither."""
+    root = Path(path).expanduser().resolve()
+    if (root / RunDirectory.CONFIG).is_file():
+        return [root]
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    return [child for child in children if (child / RunDirectory.CONFIG).is_file()]
+
+
+def relabel(runs: Sequence[RunSeries]) -> None:
+    """Name each run by its path relative to the runs' common parent: short, and unique."""
+    if not runs:
+        return
+    parents = [str(r.path.parent) for r in runs]
+    try:
+        base = Path(os.path.commonpath(parents))
+    except ValueError:
+        base = None
+    for run in runs:
+        run.label = str(run.path.relative_to(base)) if base is not None else str(run.path)
+
+
+# What differs between runs ----------------------------------------------------------------------------------
+# Config fields that say where or how a run is shown, not what it computes (the device column shows the device).
+_NOT_SETTINGS = {"run_dir", "data_dir", "metrics_interval", "device"}
+
+
+def flat_settings(config: TrainConfig) -> dict[str, Any]:
+    """A config as option-like names: ``batch-size``, ``patience``, ``early-stopping`` (on or off)."""
+    out: dict[str, Any] = {}
+    for name, value in config.to_dict().items():
+        if name in _NOT_SETTINGS:
+            continue
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                key = name if sub == "enabled" else sub
+                out[key.replace("_", "-")] = subvalue
+        else:
+            out[name.replace("_", "-")] = value
+    return out
+
+
+def differing_settings(configs: Sequence[TrainConfig | None]) -> list[str]:
+    """The settings (as ``flat_settings`` names, in config order) whose values are not the same in every run."""
+    flats = [flat_settings(c) for c in configs if c is not None]
+    if len(flats) < 2:
+        return []
+    names = list(flats[0])
+    return [n for n in names if any(f.get(n) != flats[0].get(n) for f in flats[1:])]
+
+
+def setting_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def dataset_warning(runs: Sequence[RunSeries]) -> str | None:
+    """A line when the runs are of different data sets (allowed, but their figures do not compare)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        if run.dataset is not None:
+            counts[run.dataset] = counts.get(run.dataset, 0) + 1
+    if len(counts) < 2:
+        return None
+    listed = ", ".join(f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in counts.items())
+    return f"these runs are of different data sets: {listed}; their accuracies do not compare"
+
+
+# The comparison table: the same cells in the headless table (console/compare.py) and the app ----------------
+FACT_COLUMNS = ("val", "test", "end", "time", "device")
+
+
+def compare_columns(settings: Sequence[str]) -> tuple[str, ...]:
+    return ("run", *settings, *FACT_COLUMNS)
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def duration_text(seconds: float | None) -> str:
+    """12.3 s, 4:05, 1:02:03; - when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def compare_cells(run: RunSeries, settings: Sequence[str]) -> tuple[str, ...]:
+    flat = flat_settings(run.config) if run.config else {}
+    return (
+        run.label,
+        *(setting_text(flat.get(name)) for name in settings),
+        _accuracy(run.validation_accuracy),
+        _accuracy(run.test_accuracy),
+        run.ending,
+        duration_text(run.train_seconds),
+        run.device or "-",
+    )
