@@ -9,6 +9,9 @@
     mnist-tui ensemble RUN_DIR...  each run's test accuracy and that of their mean softmax (ensemble.py)
     mnist-tui draw [RUN_DIR]       draw a digit and see what a run's model makes of it (draw.py)
     mnist-tui predict RUN_DIR IMAGE...  predict PNG or JPEG files with a run's weights (predict.py)
+    mnist-tui compare PATH...      runs side by side: overlaid curves, what differs, live (compare.py)
+    mnist-tui export PATH... --csv FILE --tensorboard DIR  runs' evaluations for other tools (export.py)
+    mnist-tui sweep [options] --seeds 0-4 [--grid OPTION=V1,V2]  many runs in one sweep directory, a table (sweep.py)
 
 Torch is imported only once work starts, so the app's first frame is not held up by it.
 A bad value gets one line naming the problem and exit code 2 (common.fail).
@@ -19,7 +22,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = ("data", "inspect", "ensemble", "attach", "runs", "draw", "predict")  # anything else: train
+# Anything else is train.
+COMMANDS = ("data", "inspect", "ensemble", "attach", "runs", "draw", "predict", "compare", "export", "sweep")
 
 
 def main(argv: list[str] | None = None) -> int:

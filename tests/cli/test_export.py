@@ -1,0 +1,130 @@
+"""``mnist-tui export``: a CSV of every evaluation, TensorBoard event files, and one line with exit code 2 for bad
+input (including TensorBoard not installed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnist_tui.cli import main
+
+from helpers.cli import mnist_tui
+from helpers.compared import finished_runs, metrics_lines
+
+
+@pytest.fixture
+def runs(tmp_path_factory, synthetic_dir, tmp_path) -> list[Path]:
+    return finished_runs(tmp_path_factory, synthetic_dir, tmp_path / "sweep")
+
+
+def expected_rows(run_dir: Path) -> list[dict]:
+    """What metrics.jsonl says of each evaluation, and the lr of the steps before it."""
+    rows, lr = [], None
+    for line in metrics_lines(run_dir):
+        if line["event"] == "step":
+            lr = line["lr"]
+        elif line["event"] == "run_started":
+            per_epoch = line["steps_per_epoch"]
+        elif line["event"] == "evaluation":
+            rows.append({
+                "run": str(run_dir), "set": line["split"], "iteration": line["iteration"],
+                "epoch": round(line["iteration"] / per_epoch, 6), "loss": line["loss"], "accuracy": line["accuracy"],
+                "lr": lr, "wall_time": line["t"],
+            })  # fmt: skip
+    return rows
+
+
+def read_csv(text: str) -> list[dict]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for row in rows:
+        row["iteration"] = int(row["iteration"])
+        for key in ("epoch", "loss", "accuracy", "lr", "wall_time"):
+            row[key] = float(row[key])
+    return rows
+
+
+def test_csv_has_one_row_per_evaluation_of_every_run(runs, tmp_path):
+    out = tmp_path / "evals.csv"
+    result = mnist_tui("export", str(runs[0].parent), "--csv", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text.splitlines()[0] == "run,set,iteration,epoch,loss,accuracy,lr,wall_time"
+    assert read_csv(text) == expected_rows(runs[0]) + expected_rows(runs[1])
+    assert {row["set"] for row in read_csv(text)} == {"validation", "test"}
+    assert f"to {out}" in result.stdout and result.stderr == ""
+
+
+def test_csv_to_standard_output(runs):
+    result = mnist_tui("export", str(runs[1]), "--csv", "-")
+    assert result.returncode == 0, result.stderr
+    assert read_csv(result.stdout) == expected_rows(runs[1])
+
+
+def test_tensorboard_event_files_hold_the_same_figures(runs, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = tmp_path / "board"
+    assert main(["export", str(runs[0]), str(runs[1]), "--tensorboard", str(board)]) == 0
+    for run_dir in runs:
+        events = EventAccumulator(str(board / run_dir.name))
+        events.Reload()
+        expected = expected_rows(run_dir)
+        for split in ("validation", "test"):
+            mine = [r for r in expected if r["set"] == split]
+            accuracy = events.Scalars(f"accuracy/{split}")
+            assert [(s.step, s.value) for s in accuracy] == [
+                (r["iteration"], pytest.approx(r["accuracy"], rel=1e-6)) for r in mine
+            ]
+            assert [s.value for s in events.Scalars(f"loss/{split}")] == [
+                pytest.approx(r["loss"], rel=1e-6) for r in mine
+            ]
+            walls = [s.wall_time for s in accuracy]
+            assert [b - walls[0] for b in walls] == [pytest.approx(r["wall_time"] - mine[0]["wall_time"]) for r in mine]
+        losses = [loss for line in metrics_lines(run_dir) if line["event"] == "step" for loss in line["losses"]]
+        assert [s.value for s in events.Scalars("loss/train")] == [pytest.approx(v, rel=1e-6) for v in losses]
+        assert [s.step for s in events.Scalars("loss/train")] == list(range(1, 13))
+        assert events.Scalars("lr")
+    # A second export into the same place would show every point twice in TensorBoard: refused.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(runs[0]), "--tensorboard", str(board)])
+    assert exit_info.value.code == 2
+
+
+def test_without_tensorboard_installed_one_line_names_the_extra(runs, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    for name in [m for m in sys.modules if m == "torch.utils.tensorboard" or m.startswith("torch.utils.tensorboard.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed: importing it fails
+    out, board = tmp_path / "evals.csv", tmp_path / "board"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(runs[0]), "--csv", str(out), "--tensorboard", str(board)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "mnist-tui[tensorboard]"' in err, err
+    assert not out.exists() and not board.exists()  # nothing written: the check comes first
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{empty}", "--csv", "{out}"], "holds no run"),
+        (["{missing}", "--csv", "{out}"], "no such directory"),
+        (["{run}"], "say where to export"),
+        (["{run}", "--csv", "{missing}/x.csv"], "its directory does not exist"),
+        (["{run}", "--tensorboard", "{file}"], "not a directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(runs, tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("")
+    places = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "run": runs[0],
+              "out": tmp_path / "out.csv", "file": tmp_path / "file"}  # fmt: skip
+    result = mnist_tui("export", *(a.format(**places) for a in args))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out.csv").exists()
