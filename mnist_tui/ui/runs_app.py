@@ -1,4 +1,5 @@
-"""``mnist-tui runs`` in the terminal: the list of runs as a screen, from which one attaches or inspects."""
+"""``mnist-tui runs`` in the terminal: the list of runs as a screen, from which one attaches, inspects, or marks
+runs and compares them (the comparison opens over the list; leaving it comes back here)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from textual.widgets import DataTable, Footer, Label
 
 from ..runs.catalogue import COLUMNS, RunInfo, list_runs, run_cells
 from .app import MnistApp
+from .screens.compare import CompareScreen
+
+MARK = "●"
 
 
 class RunsApp(App[tuple[str, str] | None]):
@@ -23,6 +27,8 @@ class RunsApp(App[tuple[str, str] | None]):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "attach", "Attach", tooltip="Open the live screen on this run (its history if it ended)"),
         Binding("i", "inspect", "Inspect", tooltip="Browse what this run's best weights get wrong"),
+        Binding("space", "mark", "Mark", tooltip="Mark this run to compare (or unmark it)"),
+        Binding("c", "compare", "Compare", tooltip="Compare the marked runs (or this one)"),
         Binding("r", "refresh", "Refresh"),
         Binding("q,escape", "quit", "Quit"),
     ]
@@ -32,6 +38,7 @@ class RunsApp(App[tuple[str, str] | None]):
         self.roots = roots
         self.refresh_seconds = refresh_seconds
         self.runs: list[RunInfo] = []
+        self.marked: set[str] = set()  # run directories marked to compare
 
     def compose(self) -> ComposeResult:
         yield Label("", id="runs-title")
@@ -39,33 +46,42 @@ class RunsApp(App[tuple[str, str] | None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        self.table = self.query_one("#runs-table", DataTable)  # held: a comparison screen has a table of its own
         for column in COLUMNS:
-            table.add_column(column, key=column)
+            self.table.add_column(column, key=column)
         self.action_refresh()
         self.set_interval(self.refresh_seconds, self.action_refresh)
 
     def action_refresh(self) -> None:
-        table = self.query_one(DataTable)
+        if self.screen is not self.screen_stack[0]:
+            return  # a comparison is open over the list
         selected = self.selected
         self.runs = list_runs(self.roots)
-        table.clear()
-        for info in self.runs:
-            table.add_row(*run_cells(info), key=str(info.path))
-        if selected is not None and any(r.path == selected.path for r in self.runs):
-            table.move_cursor(row=table.get_row_index(str(selected.path)))
+        self.marked &= {str(r.path) for r in self.runs}
+        self._fill(str(selected.path) if selected is not None else None)
         active = sum(r.active for r in self.runs)
         where = ", ".join(self.roots) if self.roots else "the runs directory"
         self.query_one("#runs-title", Label).update(
             f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} in {where}, {active} active"
-            " · enter attaches · i inspects"
+            " · enter attaches · i inspects · space marks, c compares"
             if self.runs
             else f"No runs in {where} yet: start one with 'mnist-tui' or 'mnist-tui --detach'"
         )
 
+    def _fill(self, cursor_on: str | None) -> None:
+        """The rows of ``self.runs``, a marked run's label showing the mark; the cursor back on ``cursor_on``."""
+        table = self.table
+        table.clear()
+        table.show_row_labels = bool(self.marked)
+        for info in self.runs:
+            path = str(info.path)
+            table.add_row(*run_cells(info), key=path, label=MARK if path in self.marked else " ")
+        if cursor_on is not None and any(str(r.path) == cursor_on for r in self.runs):
+            table.move_cursor(row=table.get_row_index(cursor_on))
+
     @property
     def selected(self) -> RunInfo | None:
-        table = self.query_one(DataTable)
+        table = self.table
         if not self.runs or table.cursor_row is None or not 0 <= table.cursor_row < len(self.runs):
             return None
         return self.runs[table.cursor_row]
@@ -86,3 +102,18 @@ class RunsApp(App[tuple[str, str] | None]):
             self.notify("This run has no checkpoint yet", severity="warning")
             return
         self.exit(("inspect", str(info.path)))
+
+    def action_mark(self) -> None:
+        info = self.selected
+        if info is None:
+            return
+        self.marked ^= {str(info.path)}
+        following = self.runs[min(self.table.cursor_row + 1, len(self.runs) - 1)]
+        self._fill(str(following.path))  # the cursor moves on: space, space marks the next ones
+
+    def action_compare(self) -> None:
+        paths = [str(r.path) for r in self.runs if str(r.path) in self.marked]  # in the list's order
+        if not paths and self.selected is not None:
+            paths = [str(self.selected.path)]
+        if paths:
+            self.push_screen(CompareScreen(paths), lambda _: self.action_refresh())
