@@ -13,7 +13,8 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="mnist-tui runs",
         description="List the runs (state, progress, best accuracy, device, started, directory), newest first. "
-        "In a terminal it is a screen: enter attaches to the selected run, i inspects it.",
+        "In a terminal it is a screen: enter attaches to the selected run, i inspects it, space marks runs and c "
+        "compares them (mnist-tui compare).",
     )
     p.add_argument("dirs", metavar="DIR", nargs="*", help="where to look (default: the runs directory)")
     p.add_argument("--headless", action="store_true", help="print the table instead of opening the screen")
