@@ -71,7 +71,7 @@ class CompareScreen(Screen[None]):
         self._reading = False
         self._last_scan = -1e9
         self._known: set[Path] = set()
-        self._columns: tuple[str, ...] = ()
+        self._columns: tuple[tuple[str, int], ...] = ()  # the table's (name, width)
 
     def compose(self) -> ComposeResult:
         yield Label("", id="compare-title")
@@ -192,17 +192,22 @@ class CompareScreen(Screen[None]):
     def _fill_table(self, colours: list[str]) -> None:
         table = self.table
         settings = differing_settings([r.config for r in self.runs])
-        columns = compare_columns(settings)
+        names = compare_columns(settings)
+        rows = [compare_cells(run, settings) for run in self.runs]
+        # Widths given, not measured by the table: its header is drawn before a later measure of the rows.
+        columns = tuple(
+            (name, max([len(name)] + [len(row[i]) + (3 if i == 0 else 0) for row in rows]))
+            for i, name in enumerate(names)
+        )
         row = table.cursor_row
         if columns != self._columns:
             table.clear(columns=True)
-            for column in columns:
-                table.add_column(column, key=column)
+            for name, width in columns:
+                table.add_column(name, key=name, width=width)
             self._columns = columns
         else:
             table.clear()
-        for run, colour in zip(self.runs, colours):
-            cells = compare_cells(run, settings)
+        for cells, colour in zip(rows, colours):
             label = Text.assemble(("━━ ", f"bold {colour}"), cells[0])
             table.add_row(label, *(Text(c, justify="right" if c.endswith("%") else "left") for c in cells[1:]))
         if self.runs:
