@@ -27,6 +27,7 @@ from .rundir import RunDirectory, RunDirError, runs_root
 ACTIVE_STATES = (ev.RunState.STARTING, ev.RunState.LOADING, ev.RunState.RUNNING, ev.RunState.PAUSED, ev.RunState.STOPPING)
 DAMAGED = "damaged"  # a file of the run is not what mnist-tui writes (see RunInfo.detail)
 CRASHED = "its process ended without finishing the run (crashed or killed); resume it with --resume"
+SWEEP_PLAN = "sweep.json"  # a sweep directory's plan (runs/sweep.py); its runs are the directories beside it
 
 
 @dataclass(frozen=True)
@@ -206,11 +207,14 @@ def _read_run(rd: RunDirectory) -> RunInfo:
 
 
 def list_runs(roots: Iterable[str | os.PathLike] | None = None) -> list[RunInfo]:
-    """The runs in ``roots`` (default: the runs directory) and the run directories named there, newest first."""
+    """The runs in ``roots`` (default: the runs directory) and the run directories named there, newest first;
+    the runs of a sweep directory found there too."""
     found: list[RunInfo] = []
     for root in roots or [runs_root()]:
         root = Path(root).expanduser()
         candidates = [root] if (root / RunDirectory.CONFIG).exists() else sorted(root.glob("*/"))
+        for sweep in [path for path in candidates if (path / SWEEP_PLAN).is_file()]:
+            candidates += sorted(sweep.glob("*/"))
         for path in candidates:
             info = read_run(path)
             if info is not None:

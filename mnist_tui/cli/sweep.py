@@ -1,0 +1,359 @@
+"""``mnist-tui sweep [training options] --seeds 0-4 [--grid OPTION=V1,V2 ...]``: every combination of the grid
+and the seeds as an ordinary run, all in one sweep directory, then a table per setting; the same command
+resumes it. ``--report DIR`` prints the table of a sweep; ``--only INDEX`` runs one run of it (a cluster task)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..engine.errors import InputError
+from . import train
+from .common import ArgumentParser, fail, float_arg, int_arg
+
+SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+NOT_IN_GRID = {"resume", "run_dir", "headless", "detach", "version", "help"}  # how to run, not what to compute
+
+
+class SweepParser(ArgumentParser):
+    """Parses the sweep's own options and leaves every other one, in order, in ``training`` for the training
+    parser (which then checks them as ``mnist-tui`` does)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, rest = super().parse_known_args(args, namespace)
+        namespace.training = rest
+        return namespace, []
+
+
+def parser() -> ArgumentParser:
+    p = SweepParser(
+        prog="mnist-tui sweep",
+        description="Train every combination of --grid and --seeds as an ordinary run (its own run directory), "
+        "all in one sweep directory with sweep.json (the plan) and sweep.csv (one row per run), then print a "
+        "table per setting: mean ± standard deviation, min and max of the final test accuracy and of the time "
+        "to --target. Interrupted (Ctrl+C, a dropped SSH session, kill), the same command resumes it: finished "
+        "runs are kept, interrupted ones resume exactly, missing ones start.",
+        epilog="Training options: any option of 'mnist-tui' (see 'mnist-tui --help'), shared by every run, "
+        "except --seed (use --seeds) and --resume (give the same sweep command again).\n\n"
+        "  mnist-tui sweep --preset fast --seeds 0-4 --run-dir runs/fast-sweep\n"
+        "  mnist-tui sweep --preset fast --seeds 0,1 --grid lr=3e-3,1e-2 --grid batch-size=128,256 --run-dir runs/lr\n"
+        "  mnist-tui sweep --report runs/lr --target 0.99",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # a prefix of a training option must reach the training parser whole
+    )
+    p.add_argument("--seeds", default="0", help="a range (0-4), a list (0,1,7) or both (0-2,7) (default: 0)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="OPTION=V1,V2",
+        help="a training option and its values, such as lr=1e-3,3e-3 or early-stopping=on,off; repeat it for "
+        "more options: every combination runs",
+    )
+    p.add_argument(
+        "--devices",
+        help="cuda:0,cuda:1,... or cpu: one run at a time on each, at once (default: one run at a time, on --device)",
+    )
+    p.add_argument(
+        "--target",
+        type=fraction_arg,
+        help="test accuracy for the time-to-target columns, as a fraction (default: 0.99)",
+    )
+    p.add_argument("--run-dir", help="the sweep directory (default: a new folder under the runs directory)")
+    p.add_argument(
+        "--only",
+        type=int_arg,
+        metavar="INDEX",
+        help="train only run INDEX of the plan (from 0; --list numbers them): one task of a cluster job array",
+    )
+    p.add_argument("--list", action="store_true", help="print the plan (index, status, run) and train nothing")
+    p.add_argument(
+        "--report", metavar="DIR", help="print the table of the sweep in DIR and write its sweep.csv; train nothing"
+    )
+    p.add_argument("--headless", action="store_true", help="progress lines and the table, never the app")
+    p.add_argument(
+        "--detach", action="store_true", help="run the sweep in a background process that outlives this terminal"
+    )
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the detached sweep itself
+    return p
+
+
+def fraction_arg(text: str) -> float:
+    value = float_arg(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction above 0 and at most 1 (0.99 for 99%), got {text!r}")
+    return value
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0-4``, ``0,1,7`` or ``0-2,7``: the seeds, in the order given, each once."""
+    from ..runs.sweep import MAX_RUNS
+
+    seeds: list[int] = []
+    seen: set[int] = set()
+    for item in text.split(","):
+        low, dash, high = item.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            fail(f"--seeds {text}: expected a range (0-4), a list (0,1,7) or both (0-2,7) of whole numbers")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first or last - first >= MAX_RUNS:
+            fail(f"--seeds {text}: {item.strip()} is not a range from low to high of at most {MAX_RUNS:,} seeds")
+        for seed in range(first, last + 1):
+            if seed in seen:
+                fail(f"--seeds {text}: seed {seed} is given twice")
+            seen.add(seed)
+            seeds.append(seed)
+    return tuple(seeds)
+
+
+def parse_grid(texts: list[str], train_parser: argparse.ArgumentParser, given: set[str]) -> list[tuple[Any, ...]]:
+    """Each ``--grid OPTION=V1,V2``: (option, its values as given, the training arguments of each value)."""
+    grid: list[tuple[Any, ...]] = []
+    for text in texts:
+        key, equals, listed = text.partition("=")
+        key = key.strip().lstrip("-").replace("_", "-")
+        if not equals or not key:
+            fail(f"--grid {text}: expected OPTION=VALUE,VALUE,... (such as lr=1e-3,3e-3)")
+        if not listed.strip():
+            fail(f"--grid {text}: an empty grid; give {key} one value or more (such as {key}=V1,V2)")
+        values = [v.strip() for v in listed.split(",")]
+        if "" in values:
+            fail(f"--grid {text}: an empty value in the list")
+        action = train_parser._option_string_actions.get(f"--{key}")  # the training parser's own table
+        if key == "seed":
+            fail(f"--grid {text}: seeds are given with --seeds (0-4 or 0,1,7)")
+        if action is None or action.option_strings[0] != f"--{key}" or action.dest in NOT_IN_GRID:
+            fail(f"--grid {text}: {key} is not a training option that can vary (see 'mnist-tui --help')")
+        if action.dest in given:
+            fail(f"--{key} is given both as a training option and in --grid; give it in one place")
+        if any(key == k for k, _, _ in grid):
+            fail(f"--grid {key} is given twice; list all its values in one --grid {key}=V1,V2")
+        twice = next((v for v in values if values.count(v) > 1), None)
+        if twice is not None:
+            fail(f"--grid {text}: {twice} is given twice")
+        if action.nargs == 0:  # a switch: on or off
+            unknown = [v for v in values if v.lower() not in SWITCH]
+            if unknown:
+                fail(f"--grid {text}: --{key} is a switch; its values are on or off, got {unknown[0]!r}")
+            off = [f"--no-{key}"] if f"--no-{key}" in action.option_strings else []
+            arguments = [[f"--{key}"] if SWITCH[v.lower()] else off for v in values]
+        else:
+            arguments = [[f"--{key}", v] for v in values]
+        grid.append((key, tuple(values), arguments))
+    return grid
+
+
+def plan_sweep(args: argparse.Namespace):
+    """The plan of the command line's sweep: every combination's training options and the config they make
+    (each checked as 'mnist-tui' checks its options: a bad one is one line and exit code 2)."""
+    from ..runs.sweep import MAX_RUNS, PlannedRun, SweepPlan, planned_config, run_name
+
+    train_parser = train.parser()
+    base = train_parser.parse_args(args.training)
+    given = set(vars(base))
+    if "seed" in given:
+        fail("--seed: a sweep takes --seeds (a range such as 0-4 or a list such as 0,1,7)")
+    if "resume" in given:
+        fail("--resume: give the same sweep command again to resume a sweep (its interrupted runs resume exactly)")
+    if args.devices and "device" in given:
+        fail("--device and --devices: give one (--devices runs one process per device)")
+    seeds = parse_seeds(args.seeds)
+    grid = parse_grid(args.grid, train_parser, given)
+    count = len(seeds)
+    for _, values, _ in grid:
+        count *= len(values)
+    if count > MAX_RUNS:
+        fail(f"the sweep would train {count:,} runs; at most {MAX_RUNS:,}")
+    runs = []
+    combos = itertools.product(*[list(zip(values, arguments)) for _, values, arguments in grid])
+    for combo in combos:
+        setting = tuple((key, value) for (key, _, _), (value, _) in zip(grid, combo))
+        options = [a for _, arguments in combo for a in arguments]
+        for seed in seeds:
+            run_args = (*args.training, *options, "--seed", str(seed))
+            config = train.config_from_args(train_parser.parse_args(list(run_args)))
+            name = run_name(setting, seed)
+            runs.append(PlannedRun(len(runs), name, seed, setting, run_args, planned_config(config)))
+    names: set[str] = set()
+    for r in runs:
+        if r.name in names:
+            fail(f"two runs of the grid would share the directory {r.name}; give values that differ as text")
+        names.add(r.name)
+    return SweepPlan(
+        tuple(args.training), seeds, tuple((k, v) for k, v, _ in grid), tuple(runs), command=shlex.join(_argv(args))
+    )
+
+
+def _argv(args: argparse.Namespace, *, run_dir: str | None = None) -> list[str]:
+    """The sweep's command line (to show, and for the background process of ``--detach``)."""
+    argv = ["mnist-tui", "sweep", *args.training, "--seeds", args.seeds]
+    for text in args.grid:
+        argv += ["--grid", text]
+    if args.devices:
+        argv += ["--devices", args.devices]
+    if args.target is not None:
+        argv += ["--target", repr(args.target)]
+    if run_dir or args.run_dir:
+        argv += ["--run-dir", str(run_dir or args.run_dir)]
+    return argv
+
+
+def _devices(args: argparse.Namespace) -> list[str | None]:
+    if not args.devices:
+        return [None]
+    from ..runs.sweep import check_devices
+
+    devices = [d.strip() for d in args.devices.split(",")]
+    if "" in devices:
+        fail(f"--devices {args.devices}: an empty device in the list")
+    try:
+        check_devices(devices)
+    except (InputError, ValueError) as exc:
+        fail(f"--devices {args.devices}: {exc}")
+    return list(devices)
+
+
+def _check_directory(sweep, plan) -> None:
+    """Refuse a directory that holds a run, or other things than this sweep's (so a sweep never mixes its runs
+    into the runs root or another folder): one line."""
+    from ..runs.rundir import RunDirectory
+
+    if not sweep.path.exists():
+        return
+    if not sweep.path.is_dir():
+        fail(f"--run-dir {sweep.path}: not a directory")
+    if (sweep.path / RunDirectory.CONFIG).exists():
+        fail(f"--run-dir {sweep.path}: holds a run, not a sweep; choose a new directory for the sweep")
+    own = {r.name for r in plan.runs} | {"logs", "sweep.json", "sweep.csv", ".lock", "process.json", "background.log"}
+    foreign = sorted(p.name for p in sweep.path.iterdir() if p.name not in own and not p.name.startswith(".sweep."))
+    if foreign:
+        fail(f"--run-dir {sweep.path}: holds other things than this sweep ({foreign[0]}, ...); choose a new directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..runs import sweep as sw
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if args.report is not None:
+        return report(args, console)
+    plan = plan_sweep(args)
+    sweep = sw.SweepDirectory(args.run_dir or sw.default_sweep_dir())
+    try:
+        existing = sweep.read_plan()
+    except sw.SweepError as exc:
+        fail(str(exc))
+    if existing is not None and not existing.same_runs(plan):
+        if any(sw.run_status(sweep.run_dir(r))[0] != sw.Status.MISSING for r in existing.runs):
+            fail(
+                f"{sweep.path}: its sweep.json plans other runs ({len(existing.runs)}, made by: {existing.command}); "
+                f"give the same options to resume that sweep, or another --run-dir for this one"
+            )
+        existing = None  # none of its runs has started (its data set was wrong, ...): this plan replaces it
+    if existing is None:
+        _check_directory(sweep, plan)
+    if args.list:
+        return list_plan(plan, sweep, console)
+    if args.only is not None and not 0 <= args.only < len(plan.runs):
+        fail(f"--only {args.only}: the sweep has {len(plan.runs)} runs, numbered 0 to {len(plan.runs) - 1}")
+    devices = _devices(args)
+    target = sw.DEFAULT_TARGET if args.target is None else args.target
+    try:
+        if existing is None:
+            sweep.write_plan(plan)  # a cluster's tasks may all write it: the same plan, written whole each time
+        if args.only is not None:
+            return run_one(sweep, plan.runs[args.only], devices[0])
+        if args.detach:
+            sweep.check_free()
+            return sw.launch_detached([*_argv(args, run_dir=str(sweep.path))[1:], "--headless", "--background"], sweep)
+        sweep.lock("detached" if args.background else "foreground")
+        if args.background:
+            sw.leave_terminal(sweep)
+    except sw.SweepError as exc:
+        fail(str(exc))
+    try:
+        runner = sw.SweepRunner(sweep, plan.runs, devices)
+        console.print(f"Sweep of {len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''} in {sweep.path}")
+        if not args.run_dir:
+            console.print(f"  to resume it: {shlex.join(_argv(args, run_dir=str(sweep.path)))}")
+        background = {"catch": ("SIGTERM", "SIGINT"), "ignore": ("SIGHUP",)} if args.background else {}
+        code = _drive(runner, console, target, **background)
+        if runner.bad_input is None:
+            from ..console.sweep import report as print_report
+
+            print_report(sweep, plan, target, console)
+        return code
+    finally:
+        sweep.close()
+
+
+def _drive(runner, console, target: float, **signals: Any) -> int:
+    from ..console.sweep import run_sweep
+    from ..engine.events import EXIT_BAD_INPUT
+
+    code = run_sweep(runner, console, target=target, **signals)
+    if runner.bad_input is not None:  # the first run could not start (bad data, ...): the others would not either
+        print(f"mnist-tui: error: {runner.bad_input}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return code
+
+
+def run_one(sweep, run, device: str | None) -> int:
+    """``--only``: become the ordinary command that trains (or resumes) that run, in this process, so that a
+    scheduler's signals (SIGTERM at the time limit) reach the run itself and stop it cleanly."""
+    from ..runs import sweep as sw
+
+    status, info = sw.run_status(sweep.run_dir(run))
+    if status == sw.Status.FINISHED:
+        print(f"{run.name}: finished before; kept ({sweep.run_dir(run)})")
+        return 0
+    if status == sw.Status.DAMAGED:
+        fail(f"{run.name}: {info.detail if info else 'damaged'}")
+    action = sw.prepare(sweep, run, status)
+    command = sw.train_command(sweep, run, action, device)
+    print(f"{action} {run.name} ({status}), run {run.index} of the sweep in {sweep.path}", flush=True)
+    sys.stderr.flush()
+    os.execv(command[0], command)  # the run's own process from here: its exit code is the task's
+
+
+def list_plan(plan, sweep, console) -> int:
+    from rich.text import Text
+
+    from ..runs.sweep import run_status
+
+    console.print(f"{len(plan.runs)} runs (--only 0 to {len(plan.runs) - 1}) in {sweep.path}")
+    for r in plan.runs:
+        status = run_status(sweep.run_dir(r))[0]
+        console.print(Text(f"{r.index:>5}  {status:<11}  {r.name}"))
+    return 0
+
+
+def report(args: argparse.Namespace, console) -> int:
+    from ..console.sweep import report as print_report
+    from ..runs import sweep as sw
+
+    others = [
+        o for o, given in (("training options", args.training), ("--grid", args.grid), ("--devices", args.devices),
+                           ("--only", args.only is not None), ("--detach", args.detach), ("--list", args.list),
+                           ("--run-dir", args.run_dir), ("--seeds", args.seeds != "0"))
+        if given
+    ]  # fmt: skip
+    if others:
+        fail(f"--report reads a sweep and trains nothing; give it only --target, not {others[0]}")
+    if not Path(args.report).expanduser().is_dir():
+        fail(f"--report {args.report}: no such directory")
+    sweep = sw.SweepDirectory(args.report)
+    try:
+        plan = sweep.read_plan()
+        if plan is None:
+            fail(f"--report {args.report}: no sweep.json there; is it a sweep directory?")
+        print_report(sweep, plan, sw.DEFAULT_TARGET if args.target is None else args.target, console)
+    except sw.SweepError as exc:
+        fail(str(exc))
+    return 0
