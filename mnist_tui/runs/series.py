@@ -351,7 +351,7 @@ def setting_text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -372,7 +372,9 @@ FACT_COLUMNS = ("val", "test", "end", "time", "device")
 
 
 def compare_columns(settings: Sequence[str]) -> tuple[str, ...]:
-    return ("run", *settings, *FACT_COLUMNS)
+    """The run, its figures, then the settings that differ (many, when presets differ: they go last, where a
+    narrow screen scrolls)."""
+    return ("run", *FACT_COLUMNS, *settings)
 
 
 def _accuracy(value: float | None) -> str:
@@ -395,10 +397,10 @@ def compare_cells(run: RunSeries, settings: Sequence[str]) -> tuple[str, ...]:
     flat = flat_settings(run.config) if run.config else {}
     return (
         run.label,
-        *(setting_text(flat.get(name)) for name in settings),
         _accuracy(run.validation_accuracy),
         _accuracy(run.test_accuracy),
         run.ending,
         duration_text(run.train_seconds),
         run.device or "-",
+        *(setting_text(flat.get(name)) for name in settings),
     )

@@ -27,13 +27,13 @@ def test_the_table_shows_only_the_settings_that_differ_and_how_each_run_ended(ru
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     header, a, b = table_rows(result.stdout)
-    assert header == ["run", "lr", "seed", "val", "test", "end", "time", "device"]
+    assert header == ["run", "val", "test", "end", "time", "device", "lr", "seed"]
     summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
-    assert a[:3] == ["a", "0.002", "1"] and b[:3] == ["b", "0.005", "2"]
+    assert a[0] == "a" and a[6:] == ["0.002", "1"] and b[0] == "b" and b[6:] == ["0.005", "2"]
     for row, summary in zip((a, b), summaries):
-        assert row[3] == f"{summary['validation_accuracy']:.2%}"
-        assert row[4] == f"{summary['final_test_accuracy']:.2%}"
-        assert row[5:] == ["completed", f"{summary['train_seconds']:.1f} s", "cpu"]
+        assert row[1] == f"{summary['validation_accuracy']:.2%}"
+        assert row[2] == f"{summary['final_test_accuracy']:.2%}"
+        assert row[3:6] == ["completed", f"{summary['train_seconds']:.1f} s", "cpu"]
 
 
 def test_a_directory_of_runs_compares_them_all_and_a_pipe_gets_the_table(runs):
@@ -49,7 +49,7 @@ def test_runs_of_different_data_sets_compare_with_a_warning(runs):
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("mnist-tui: warning: these runs are of different data sets")
     assert "fashion-mnist (1 run)" in result.stderr
-    assert table_rows(result.stdout)[0][1] == "dataset"
+    assert table_rows(result.stdout)[0][6] == "dataset"
 
 
 def test_a_run_that_cannot_be_read_is_left_out_with_a_line(runs):

@@ -136,8 +136,8 @@ def test_cells_and_the_data_set_warning(runs):
     settings = differing_settings([r.config for r in loaded])
     assert settings == ["dataset", "lr", "seed"]
     cells = compare_cells(loaded[0], settings)
-    assert cells[:4] == ("a", loaded[0].config.dataset, "0.002", "1")
-    assert cells[-3:] == ("completed", cells[-2], "cpu") and cells[-2].endswith(" s")
+    assert cells[0] == "a" and cells[-3:] == (loaded[0].config.dataset, "0.002", "1")
+    assert cells[3:6] == ("completed", cells[4], "cpu") and cells[4].endswith(" s")
     warning = dataset_warning(loaded)
     assert warning is not None and "fashion-mnist (1 run)" in warning
     assert dataset_warning(loaded[:1]) is None

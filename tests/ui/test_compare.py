@@ -64,7 +64,7 @@ async def test_ten_runs_overlay_each_in_its_own_colour_with_a_legend_and_a_table
         table = screen.table
         assert table.row_count == 10
         assert [str(c.label) for c in table.columns.values()] == [
-            "run", "lr", "seed", "val", "test", "end", "time", "device"
+            "run", "val", "test", "end", "time", "device", "lr", "seed"
         ]  # fmt: skip
         assert column(table, "seed") == [str(100 + i) for i in range(10)]
         assert set(column(table, "end")) == {"completed"}

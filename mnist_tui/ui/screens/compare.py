@@ -165,7 +165,10 @@ class CompareScreen(Screen[None]):
         self.loss_chart.show(self.runs, split=split, axis=self.axis, highlight=highlight)
         self.accuracy_chart.show(self.runs, split=accuracy_split, axis=self.axis, highlight=highlight)
         colours = [self.loss_chart.run_style(i) for i in range(len(self.runs))]
-        self.query_one(CompareLegend).show([(r.label, c, r.alive) for r, c in zip(self.runs, colours)])
+        self.query_one(CompareLegend).show(
+            [(r.label, c, r.alive, r.has(split) or not r.evaluations) for r, c in zip(self.runs, colours)],
+            SET_NAMES[split].split()[0],
+        )
         self._fill_table(colours)
         live = sum(r.alive for r in self.runs)
         where = ", ".join(self.paths)
@@ -184,10 +187,11 @@ class CompareScreen(Screen[None]):
         warning.display = bool(warnings)
 
     def _default_set(self) -> str:
-        """Validation when every run that has evaluations has validation ones (presets without a validation set
-        evaluate the test set), else test."""
+        """Validation when at least half the runs with evaluations have validation ones, else test (presets
+        without a validation set evaluate the test set; s shows it)."""
         with_evaluations = [r for r in self.runs if r.evaluations]
-        return ev.VALIDATION if all(r.has(ev.VALIDATION) for r in with_evaluations) else ev.TEST
+        validated = sum(r.has(ev.VALIDATION) for r in with_evaluations)
+        return ev.VALIDATION if 2 * validated >= len(with_evaluations) else ev.TEST
 
     def _fill_table(self, colours: list[str]) -> None:
         table = self.table
