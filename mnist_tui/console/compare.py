@@ -20,6 +20,7 @@ def compare_table(runs: Sequence[RunSeries]) -> Table:
     table = Table(title=f"{len(runs)} run{'s' if len(runs) != 1 else ''}{same}", title_justify="left")
     for column in compare_columns(settings):
         table.add_column(column, justify="right" if column in _RIGHT else "left", no_wrap=column in FACT_COLUMNS)
+    table.columns[0].min_width = max(len(r.label) for r in runs) if runs else None  # names whole: settings wrap
     for run in runs:
         style = "bold green" if run.alive else ("red" if run.ending in ("failed", "diverged", "damaged") else None)
         table.add_row(*(Text(cell) for cell in compare_cells(run, settings)), style=style)  # paths are not markup
