@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .common import ArgumentParser, fail, interactive
+from .train import app_options, app_settings
 
 
 def parser() -> ArgumentParser:
@@ -17,10 +18,12 @@ def parser() -> ArgumentParser:
         "run's history.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="a run directory (default: the latest active run)")
+    app_options(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = app_settings(args)
     from ..runs.catalogue import latest_active, read_run
     from ..runs.rundir import runs_root
 
@@ -40,4 +43,4 @@ def run(args: argparse.Namespace) -> int:
         fail("attach needs a terminal; 'mnist-tui runs --headless' prints the state of the runs")
     from ..ui.viewer import run_viewer
 
-    return run_viewer(info)
+    return run_viewer(info, **settings)

@@ -31,6 +31,8 @@ ES_FIELDS = ("early_stopping", "monitor", "patience", "min_delta", "warmup_evals
 
 
 def parser() -> ArgumentParser:
+    from ..ui.keymap import keymap_path
+
     d, es = DEFAULTS, DEFAULTS.early_stopping
     presets = "\n".join(f"  {name:<9} {note}" for name, note in PRESET_NOTES.items())
     p = ArgumentParser(
@@ -38,7 +40,9 @@ def parser() -> ArgumentParser:
         description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
         epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
         "Other commands (each with --help): 'mnist-tui data', 'mnist-tui inspect', 'mnist-tui ensemble', "
-        "'mnist-tui attach', 'mnist-tui runs'. Defaults are the tutorial recipe.",
+        "'mnist-tui attach', 'mnist-tui runs'. Defaults are the tutorial recipe.\n\n"
+        f"The app's keys can be remapped in {keymap_path()} (TOML, a binding id = its keys, such as\n"
+        'pause = "P" or maximize = "f11,z"; the ids: see the README).',
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
@@ -148,12 +152,13 @@ def parser() -> ArgumentParser:
         action="store_true",
         help="train in a background process that outlives this terminal; 'mnist-tui attach' shows it",
     )
+    app_options(p)
     return p
 
 
 # What may change when a run is resumed: how long it goes on and where; everything else is the run's own.
 RESUMABLE = ("max_steps", "epochs", "device", "threads")
-NOT_CONFIG = ("resume", "headless", "detach")  # how to run it, not what it computes
+NOT_CONFIG = ("resume", "headless", "detach", "theme", "no_bell")  # how to run it, not what it computes
 
 
 def val_split_arg(text: str) -> float:
@@ -205,7 +210,37 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         fail(str(exc))
 
 
+def app_options(parser: argparse.ArgumentParser) -> None:
+    """--theme and --no-bell: how the live app looks and tells (also for 'mnist-tui attach')."""
+    a = parser.add_argument_group("the app")
+    a.add_argument(
+        "--theme",
+        metavar="NAME",
+        help="the app's colours: a Textual theme such as nord, dracula, textual-dark or textual-light (default: "
+        "the terminal's own colours, ansi-dark or ansi-light; the palette's 'Theme' command changes it live)",
+    )
+    a.add_argument(
+        "--no-bell",
+        action="store_true",
+        help="do not ring the terminal's bell when the run ends, stops early, diverges or fails, or the "
+        "connection to it is lost (the toast still shows)",
+    )
+
+
+def app_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The app's theme and bell from --theme and --no-bell; an unknown theme is one line and exit code 2."""
+    theme = getattr(args, "theme", None)
+    if theme is not None:
+        from ..ui.theme import check_theme
+
+        problem = check_theme(theme)
+        if problem:
+            fail(problem)
+    return {"theme": theme, "bell": not getattr(args, "no_bell", False)}
+
+
 def run(args: argparse.Namespace) -> int:
+    settings = app_settings(args)  # checked first: a typo in --theme is found before any work starts
     resume = getattr(args, "resume", None)
     if resume:
         if not Path(resume).expanduser().is_dir():
@@ -223,4 +258,4 @@ def run(args: argparse.Namespace) -> int:
         return run_headless(config, resume=resume, changes=changes)
     from ..ui.launch import run_app
 
-    return run_app(config, resume=resume, changes=changes)
+    return run_app(config, resume=resume, changes=changes, **settings)

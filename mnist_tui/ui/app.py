@@ -24,13 +24,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import Worker
 
 from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.devstats import read_device_stats
+from .alerts import Alert, run_end_alert, window_title
 from .commands import COMMANDS
 from .inference import LiveWeights, RunWeights, WeightsSource
+from .keymap import Keymap
 from .lifecycle import RunLifecycle
 from .messages import DeviceStatsRead, EngineEvent
 from .mode import AppMode
@@ -39,6 +42,7 @@ from .screens.draw import DrawScreen
 from .screens.errors import ErrorsScreen
 from .screenshot import save_svg
 from .steering import RunSteering
+from .theme import TERMINAL_DARK
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from .widgets.early_stopping import EarlyStoppingPanel
 from .workers import EventSource, StatsReader, poll_stats
@@ -57,6 +61,8 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-normal"), (170, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (34, "-medium"), (50, "-tall")]
     BINDINGS: ClassVar[list[Binding]] = [command.binding for command in COMMANDS]
+    AUTO_FOCUS = None  # no panel is focused until the user moves there (tab), so none is highlighted at first
+    ALLOW_IN_MAXIMIZED_VIEW = "StatusPanel, Footer"  # an enlarged panel still has the run's state and the keys
 
     run_state: reactive[str] = reactive(ev.RunState.STARTING, bindings=True, init=False)
 
@@ -84,9 +90,20 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         stats_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         mode: AppMode = AppMode.TRAIN,
+        theme: str = TERMINAL_DARK,
+        bell: bool = True,
+        keymap: Keymap | None = None,
     ) -> None:
         super().__init__()
         self.mode = mode
+        self.theme = theme  # the default: the terminal's own colours (theme.py); the palette changes it
+        self.ring_bell = bell  # ring the terminal's bell when the run needs the user (alerts.py)
+        self.keymap = keymap or Keymap()
+        if self.keymap.keys:
+            self.set_keymap(self.keymap.keys)
+        self.alerts: list[Alert] = []  # what the app told the user (bell and toast), in order
+        self.window_title = ""  # what the terminal's (or tmux's) title says now
+        self.latest_iteration = 0  # of the latest step the run reported (the status line may show it a little later)
         self.training = TrainingScreen(clock)  # the clock times the "starting/loading for N s" counter
         self.event_source = event_source
         self.control: RunControl = control or Control()  # a viewer's is a runs.client.RemoteRun
@@ -110,6 +127,12 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         self._set_state(ev.RunState.STARTING, "starting: importing PyTorch and the trainer…")
         if self.banner:
             self.run_log.add(self.banner)
+        for problem in self.keymap.problems:
+            self.run_log.add(problem, "warning")
+            self.notify(problem, title="Keymap", severity="warning", timeout=20)
+        for panel in self.maximizable_panels:
+            panel.can_focus = True  # tab moves between the panels; z (or the palette) enlarges the focused one
+        self._push_window_title()
         self._start_trainer()
 
     def on_resize(self) -> None:
@@ -129,7 +152,10 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
     # The run's state, from its events; the training screen shows them -------------------------------------
     def on_engine_event(self, message: EngineEvent) -> None:
         if self.is_running:  # events still queued while the app shuts down are dropped
+            if isinstance(message.event, (ev.StepMetrics, ev.RunFinished)) and message.event.iteration >= 0:
+                self.latest_iteration = message.event.iteration
             self._route(message.event)
+            self._update_window_title()  # progress and accuracy move without a change of state
 
     @singledispatchmethod
     def _route(self, event: ev.Event) -> None:
@@ -180,11 +206,52 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         self.finished = event
         if isinstance(self.screen, ErrorsScreen):
             self.screen.end_of_run()
-        self._set_state(event.state, self.training.finish(event, self.run_dir, quiet=self.quitting))
+        # The screen toasts a failure itself; other ends are told here, with the bell, unless the user is quitting.
+        self._set_state(event.state, self.training.finish(event, self.run_dir, quiet=True))
+        if not self.quitting and self.mode is not AppMode.HISTORY:  # a history replays an end long past
+            self._alert(run_end_alert(event, viewer=self.viewer), toast=event.state != ev.RunState.FAILED)
+
+    def _alert(self, alert: Alert, *, toast: bool) -> None:
+        """Tell the user, also in another tmux window or terminal tab: the bell, and a toast."""
+        self.alerts.append(alert)
+        if self.ring_bell:
+            self.bell()
+        if toast:
+            self.notify(alert.message, title=alert.title, severity=alert.severity, timeout=alert.timeout)
+
+    # The terminal's title: state, progress and best accuracy, for the tab bar ------------------------------
+    def _update_window_title(self) -> None:
+        run = self.run_started
+        progress = None
+        if run is not None and run.total_steps > 0:
+            progress = self.latest_iteration / run.total_steps
+        title = window_title(self.run_state, progress, self.accuracy_chart.best)
+        if title != self.window_title:
+            self.window_title = title
+            self._write_terminal("\x1b]2;" + title.replace("\x07", "").replace("\x1b", "") + "\x07")
+
+    def _push_window_title(self) -> None:
+        """Keep the terminal's own title (xterm's title stack), to give it back when the app ends."""
+        self._write_terminal("\x1b[22;2t")
+        self._update_window_title()
+
+    def on_unmount(self) -> None:
+        self._write_terminal("\x1b[23;2t")  # the terminal's title as it was (where it keeps a stack)
+
+    def _write_terminal(self, sequence: str) -> None:
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def _set_state(self, state: str, message: str | None = None) -> None:
         self.run_state = state
         self.training.set_state(state, message, settings_keys=self.check_action("early_stopping", ()) is True)
+        self._update_window_title()
+
+    @property
+    def maximizable_panels(self) -> tuple[Widget, ...]:
+        """The panels z (or the palette's "Maximize") can enlarge to the whole screen."""
+        t = self.training
+        return (t.loss_chart, t.accuracy_chart, t.train_digits, t.predictions, t.device_panel, t.early_stopping_panel)
 
     @property
     def error_snapshot(self) -> ev.EvaluationSnapshot | None:
@@ -228,7 +295,31 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
             return self.error_snapshot is not None
         if action == "toggle_digits":
             return bool(self.train_digits.images) and not self.screen.has_class("-wide")
+        if action in ("maximize_panel", "loss_scale", "loss_window", "accuracy_zoom"):
+            return self.screen is self.training
         return True
+
+    def action_maximize_panel(self) -> None:
+        """Enlarge the focused panel (the loss chart when none is) to the whole screen, or put it back."""
+        screen = self.training
+        if screen.maximized is not None:
+            screen.minimize()
+            return
+        focused = screen.focused if screen.focused in self.maximizable_panels else None
+        panel = focused or self.loss_chart
+        if not panel.display:
+            panel = self.loss_chart
+        screen.set_focus(panel)
+        screen.maximize(panel, container=False)
+
+    def action_loss_scale(self) -> None:
+        self.loss_chart.toggle_scale()
+
+    def action_loss_window(self) -> None:
+        self.loss_chart.toggle_window()
+
+    def action_accuracy_zoom(self) -> None:
+        self.accuracy_chart.toggle_zoom()
 
     def action_toggle_digits(self) -> None:
         self.training.toggle_digits()
@@ -277,6 +368,6 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
             if self.check_action(command.action, ()):
                 action = getattr(self, f"action_{command.action}")
                 yield SystemCommand(command.palette_title, command.palette_help, action)
-        for command in super().get_system_commands(screen):
-            if command.title not in ("Quit", "Screenshot"):
+        for command in super().get_system_commands(screen):  # Textual's, "Theme" among them
+            if command.title not in ("Quit", "Screenshot", "Maximize", "Minimize"):  # ours do these
                 yield command

@@ -1,7 +1,8 @@
 """The live app's commands, written once: the keys and footer bindings, and the command palette's entries.
 
 Each command has its keys, its word in the footer and its tooltip there; the palette shows the same command by
-a title and a help line, which are the footer's word and the tooltip unless the command says otherwise.
+a title and a help line, which are the footer's word and the tooltip unless the command says otherwise. Each
+binding has an id, the name a keymap file (keymap.py) remaps its keys by.
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ class Command:
     tooltip: str  # the footer key's tooltip
     title: str = ""  # the palette's title, where it is not the footer's word
     help: str = ""  # the palette's help, where it is not the tooltip
+    id: str = ""  # the binding's id in a keymap file, where it is not the action's name
+    show: bool = True  # in the footer (the help screen and the palette show every command)
+
+    @property
+    def binding_id(self) -> str:
+        return self.id or self.action
 
     @property
     def binding(self) -> Binding:
-        return Binding(self.keys, self.action, self.description, tooltip=self.tooltip)
+        return Binding(self.keys, self.action, self.description, show=self.show, tooltip=self.tooltip, id=self.binding_id)
 
     @property
     def palette_title(self) -> str:
@@ -35,7 +42,7 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("p,space", "pause", "Pause", "Pause the run after this step"),
-    Command("p,space", "resume", "Resume", "Resume the paused run"),
+    Command("p,space", "resume", "Resume", "Resume the paused run", id="pause"),  # one key, remapped together
     Command(
         "s", "stop", "Stop", "Finish the step, evaluate, save and end the run",
         title="Stop the run", help="Finish the step, evaluate, save; the app stays open",
@@ -67,4 +74,26 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "l", "learning_rate", "LR", "Set the learning rate, or x0.1 / x10 (from the next step)", title="Learning rate"
     ),
+    # Looking closer: the footer has no room for these; the help screen and the palette list them.
+    Command(
+        "z", "maximize_panel", "Zoom", "Enlarge the focused panel to the whole screen, or back (tab: next panel)",
+        title="Enlarge a panel, or back", help="The focused panel (tab moves between them) on the whole screen",
+        id="maximize", show=False,
+    ),
+    Command(
+        "y", "loss_scale", "Log/lin", "Loss chart: log or linear scale",
+        title="Loss chart: log / linear scale", show=False,
+    ),
+    Command(
+        "n", "loss_window", "Last N", "Loss chart: the whole run, or only the last iterations",
+        title="Loss chart: whole run / last iterations", show=False,
+    ),
+    Command(
+        "a", "accuracy_zoom", "Acc. zoom", "Accuracy chart: zoom to the top of its range, or back",
+        title="Accuracy chart: zoom to the top", show=False,
+    ),
 )  # fmt: skip
+
+
+BINDING_IDS: tuple[str, ...] = tuple(dict.fromkeys(command.binding_id for command in COMMANDS))
+DEFAULT_KEYS: dict[str, str] = {command.binding_id: command.keys for command in COMMANDS}

@@ -15,12 +15,27 @@ from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.signals import on_signals
 from .app import MnistApp
+from .keymap import load_keymap
 from .mode import AppMode
+from .theme import terminal_theme
 
 
-def run_app(config: TrainConfig | None, resume: str | None = None, changes: dict[str, Any] | None = None) -> int:
+def screen_options(theme: str | None = None, bell: bool = True) -> dict[str, Any]:
+    """The user's choices for the app: its theme (by default the terminal's own colours), the bell, and the keys
+    of the keymap file (an entry it cannot apply is one line on the screen; its default key stays)."""
+    return {"theme": theme or terminal_theme(), "bell": bell, "keymap": load_keymap()}
+
+
+def run_app(
+    config: TrainConfig | None,
+    resume: str | None = None,
+    changes: dict[str, Any] | None = None,
+    *,
+    theme: str | None = None,
+    bell: bool = True,
+) -> int:
     """Train ``config`` (or resume the run in ``resume``, with ``changes``: see runs.start.make_trainer) in the
-    live app. 0 on success, 1 if the run failed.
+    live app, with ``theme`` and ``bell`` (screen_options). 0 on success, 1 if the run failed.
 
     The run also listens for viewers (``mnist-tui attach``), and ``q`` offers to detach: the trainer saves,
     this process starts ``mnist-tui --resume RUN_DIR --detach`` and leaves, and the run goes on there.
@@ -35,7 +50,13 @@ def run_app(config: TrainConfig | None, resume: str | None = None, changes: dict
         return RunServer(control, mode="app").wrap(make_trainer(config, control, resume=resume, changes=changes).run())
 
     run_dir = resume or (config.run_dir if config is not None else None)
-    app = MnistApp(trainer_events, control=control, run_dir=run_dir, mode=AppMode.TRAIN_DETACHABLE)
+    app = MnistApp(
+        trainer_events,
+        control=control,
+        run_dir=run_dir,
+        mode=AppMode.TRAIN_DETACHABLE,
+        **screen_options(theme, bell),
+    )
     code = run_in_terminal(app)
     if app.handed_over is not None and app.run_dir:
         from ..runs.background import launch

@@ -7,6 +7,8 @@ The screen is the same MnistApp, fed the same events, from the run's first one o
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..engine.control import Control
 from ..runs.catalogue import RunInfo, recorded_events
 from ..runs.client import RemoteRun
@@ -14,10 +16,11 @@ from ..runs.devstats import DeviceStats, read_device_stats
 from ..runs.protocol import RemoteError
 from .app import MnistApp
 from .mode import AppMode
-from .launch import run_in_terminal
+from .launch import run_in_terminal, screen_options
 
 
-def attach_app(info: RunInfo) -> MnistApp:
+def attach_app(info: RunInfo, **options: Any) -> MnistApp:
+    """The viewer of ``info``; ``options``: MnistApp's theme, bell and keymap (launch.screen_options)."""
     run_dir = str(info.path)
     if info.active and info.socket:
         try:
@@ -31,6 +34,7 @@ def attach_app(info: RunInfo) -> MnistApp:
                 stats_reader=lambda device: read_device_stats(device, pid=info.pid),
                 run_dir=run_dir,
                 mode=AppMode.VIEW,
+                **options,
             )
             app.banner = (
                 f"attached to the run in process {info.pid} ({info.mode}): every key works; q leaves it running"
@@ -43,6 +47,7 @@ def attach_app(info: RunInfo) -> MnistApp:
         stats_reader=lambda device: read_device_stats(device, pid=info.pid) if follow else DeviceStats(),
         run_dir=run_dir,
         mode=AppMode.HISTORY,
+        **options,
     )
     app.banner = (
         f"following {run_dir}/metrics.jsonl: its process has no socket, so this view is read-only"
@@ -52,6 +57,6 @@ def attach_app(info: RunInfo) -> MnistApp:
     return app
 
 
-def run_viewer(info: RunInfo) -> int:
+def run_viewer(info: RunInfo, *, theme: str | None = None, bell: bool = True) -> int:
     """The viewer in this terminal until the user leaves it (the run goes on)."""
-    return run_in_terminal(attach_app(info))
+    return run_in_terminal(attach_app(info, **screen_options(theme, bell)))

@@ -1,5 +1,6 @@
 """Accuracy at each evaluation: the validation set (what decides), the best of it so far, and the test set at
-each epoch end (what reports); without a validation set, the test set at each evaluation."""
+each epoch end (what reports); without a validation set, the test set at each evaluation. Key a zooms to the top
+of the range (where a tenth of a point matters late in a run) and back; the choice stays through every redraw."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from .run_chart import RunChart
 
 
 class AccuracyChart(RunChart):
+    ZOOM_POINTS = 1.0  # zoomed, the y axis spans this many percentage points under the best accuracy shown
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "run-chart--waiting",
         "accuracy-chart--line",
@@ -26,7 +29,16 @@ class AccuracyChart(RunChart):
         self.test = Series(capacity)  # percent, of the test set
         self.best: float | None = None  # percent, the best validation accuracy
         self.best_iteration: int | None = None
-        self.border_title = "Accuracy"
+        self.zoomed = False  # the y axis: the top ZOOM_POINTS of the range, or all past the first climb
+        self._set_title()
+
+    def toggle_zoom(self) -> None:
+        self.zoomed = not self.zoomed
+        self._set_title()
+        self.redraw()  # at once: the key shows its effect without waiting for the redraw timer
+
+    def _set_title(self) -> None:
+        self.border_title = f"Accuracy (top {self.ZOOM_POINTS:g} point)" if self.zoomed else "Accuracy"
 
     def add_evaluation(
         self, split: str, iteration: int, accuracy: float, best: float | None, best_iteration: int | None
@@ -64,6 +76,10 @@ class AccuracyChart(RunChart):
         if self.test:
             plt.scatter(self.test.xs, self.test.ys, marker="◆", color=self.colour("accuracy-chart--test"))
         ys = [y for s in series for y in s.ys]
+        top = max(ys)
+        if self.zoomed:
+            self.set_y_axis(plt, max(0.0, top - self.ZOOM_POINTS), min(100.0, top + 0.1 * self.ZOOM_POINTS))
+            return
         main = (self.accuracy or self.test).ys
         recent = main[len(main) // 4 :] if len(main) >= 4 else ys  # zoom past the first climb, where 0.1% matters
-        self.set_y_axis(plt, max(0.0, min(recent) - 0.5), min(100.0, max(ys) + 0.5))
+        self.set_y_axis(plt, max(0.0, min(recent) - 0.5), min(100.0, top + 0.5))

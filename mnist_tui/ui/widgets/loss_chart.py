@@ -1,8 +1,10 @@
 """Training loss per step (raw and smoothed), with the validation loss at each evaluation and the test loss at
-each epoch end."""
+each epoch end. The user chooses the view (keys y and n): a log or a linear loss axis, the whole run or only the
+last iterations; the choice stays through every redraw, and the border's title says it."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -24,6 +26,7 @@ class LossChart(RunChart):
     }
 
     LOG_FLOOR = 1e-4  # losses below this (or 0) sit on the bottom edge of the log axis
+    WINDOW = 500  # iterations shown by "the last iterations" (about an epoch of the tutorial recipe)
 
     def __init__(
         self,
@@ -40,7 +43,29 @@ class LossChart(RunChart):
         self.val = Series(capacity)
         self.test = Series(capacity)
         self._ema = Ema(smoothing)
-        self.border_title = "Loss (log scale)"
+        self.log_scale = True  # log: the late, small improvements matter as much as the first drop
+        self.window: int | None = None  # only the last this many iterations, or the whole run
+        self._set_title()
+
+    def toggle_scale(self) -> None:
+        """Log or linear loss axis."""
+        self.log_scale = not self.log_scale
+        self._view_changed()
+
+    def toggle_window(self) -> None:
+        """The whole run, or only the last ``WINDOW`` iterations."""
+        self.window = None if self.window else self.WINDOW
+        self._view_changed()
+
+    def _view_changed(self) -> None:
+        self._set_title()
+        self.redraw()  # at once: the key shows its effect without waiting for the redraw timer
+
+    def _set_title(self) -> None:
+        view = ["log scale" if self.log_scale else "linear"]
+        if self.window:
+            view.append(f"last {self.window:,} iterations")
+        self.border_title = f"Loss ({', '.join(view)})"
 
     def add_losses(self, last_iteration: int, losses: Sequence[float]) -> None:
         """Per-step training losses ending at ``last_iteration`` (one StepMetrics event)."""
@@ -65,30 +90,35 @@ class LossChart(RunChart):
         evals = [s for s in (self.val, self.test) if s]
         last = self.raw.last[0] if self.raw else (max(s.last[0] for s in evals) if evals else None)
         left, right = self.x_range(last)
+        if self.window and last is not None:
+            left = max(left, right - self.window)
+        raw, smooth, val, test = (_in_view(s, left) for s in (self.raw, self.smooth, self.val, self.test))
+        y = _log if self.log_scale else list
         self.border_subtitle = self._subtitle()
         plt.xlabel("iteration")
         self.set_x_axis(plt, left, right)
-        if self.raw or evals:
+        if raw[0] or val[0] or test[0]:
             self.draw_epoch_lines(plt, left, right, "loss-chart--epoch")
-        if self.raw:
-            xs, ys = thin(self.raw.xs, self.raw.ys, 2 * width)
-            plt.plot(xs, _log(ys), marker="braille", color=self.colour("loss-chart--raw"))
-            xs, ys = thin(self.smooth.xs, self.smooth.ys, 2 * width)
-            plt.plot(xs, _log(ys), marker="braille", color=self.colour("loss-chart--smooth"))
-        if self.val:
+        if raw[0]:
+            xs, ys = thin(raw[0], raw[1], 2 * width)
+            plt.plot(xs, y(ys), marker="braille", color=self.colour("loss-chart--raw"))
+            xs, ys = thin(smooth[0], smooth[1], 2 * width)
+            plt.plot(xs, y(ys), marker="braille", color=self.colour("loss-chart--smooth"))
+        if val[0]:
             colour = self.colour("loss-chart--val")
-            plt.plot(self.val.xs, _log(self.val.ys), marker="braille", color=colour)
-            plt.scatter(self.val.xs, _log(self.val.ys), marker="•", color=colour)
-        if self.test:
-            plt.scatter(self.test.xs, _log(self.test.ys), marker="◆", color=self.colour("loss-chart--test"))
-        if not self.raw and not evals:
+            plt.plot(val[0], y(val[1]), marker="braille", color=colour)
+            plt.scatter(val[0], y(val[1]), marker="•", color=colour)
+        if test[0]:
+            plt.scatter(test[0], y(test[1]), marker="◆", color=self.colour("loss-chart--test"))
+        # The y range covers every loss in view, also those merged into a point of a long run's history.
+        shown = [v for s in (raw, val, test) for v in (*s[2], *s[3])]
+        if not shown:
             self.draw_waiting(plt, left, right, "no steps yet")
-        else:
-            # Log scale: the late, small improvements matter as much as the first drop.
-            low = min(v for v in (self.raw.min(), self.val.min(), self.test.min()) if v is not None)
-            high = max(v for v in (self.raw.max(), self.val.max(), self.test.max()) if v is not None)
-            low = max(low, self.LOG_FLOOR)
+        elif self.log_scale:
+            low, high = max(min(shown), self.LOG_FLOOR), max(shown)
             self.set_log_y_axis(plt, low / 1.15, max(high, low * 1.5) * 1.15)
+        else:
+            self.set_y_axis(plt, 0.0, max(shown) * 1.05)
 
     def _subtitle(self) -> str:
         """The legend, with the latest values: raw and smoothed training loss, validation and test loss."""
@@ -104,6 +134,13 @@ class LossChart(RunChart):
         if self.test:
             parts.append(self.swatch("loss-chart--test", f"◆ test {self.test.last[1]:.3f}"))
         return " ".join(parts)
+
+
+def _in_view(series: Series, left: float) -> tuple[list[float], ...]:
+    """The x, y, low and high of the points of ``series`` at or after iteration ``left`` (the view's left edge)."""
+    xs = series.xs
+    start = bisect.bisect_left(xs, left)
+    return xs[start:], series.ys[start:], series.lows[start:], series.highs[start:]
 
 
 def _log(values: list[float]) -> list[float]:

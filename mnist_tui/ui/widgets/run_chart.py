@@ -2,7 +2,9 @@
 
 Data arrives as often as the trainer reports; the chart only marks itself dirty and redraws on a timer a few
 times a second at most. Each chart draws with its own ``self.plt`` (textual-plotext), never module state.
-Colours come from the chart's component classes, styled in ``app.tcss``.
+Colours come from the chart's component classes, styled in ``app.tcss`` with the theme's variables, so the
+charts recolour when the theme changes. Under an ANSI theme (the default: the terminal's own colours) a colour
+is one of the terminal's 16, passed to plotext as its number, and the plot's canvas is the terminal's own.
 """
 
 from __future__ import annotations
@@ -10,11 +12,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.color import ColorType
+from textual.color import ANSI_COLORS
+from textual.theme import Theme
 from textual_plotext import PlotextPlot
 
 from ..history import log_ticks, nice_ticks
 
-FALLBACK_COLOUR = (160, 160, 160)
+# A colour as plotext takes it: RGB, one of the terminal's 256 by number, or "default" (the terminal's text).
+PlotColour = tuple[int, int, int] | int | str
+DEFAULT_COLOUR = "default"  # a component without a colour: the theme's text colour, never a fixed one
+CLEAR_PLOT_THEME = "textual-clear"  # textual-plotext's theme that leaves canvas and ticks to the terminal
 
 
 class RunChart(PlotextPlot):
@@ -32,6 +40,13 @@ class RunChart(PlotextPlot):
 
     def on_mount(self) -> None:
         self.set_interval(self.REDRAW_SECONDS, self.redraw_if_dirty)
+        self.app.theme_changed_signal.subscribe(self, self.on_theme_changed)
+        self.on_theme_changed(self.app.current_theme)
+
+    def on_theme_changed(self, theme: Theme) -> None:
+        """Redraw in the new theme's colours (the CSS is refreshed by then); an ANSI theme's canvas is the
+        terminal's own background, not the black a plotext theme built from its placeholder RGB would paint."""
+        self.theme = CLEAR_PLOT_THEME if theme.ansi else "auto"
         self.redraw()
 
     def set_run(self, *, steps_per_epoch: int, total_steps: int, start_iteration: int = 0) -> None:
@@ -67,21 +82,29 @@ class RunChart(PlotextPlot):
         raise NotImplementedError
 
     # Helpers for subclasses ----------------------------------------------------------------------------
-    def colour(self, component: str) -> tuple[int, int, int]:
-        """The foreground colour of a component class as an RGB tuple for plotext."""
+    def colour(self, component: str) -> PlotColour:
+        """The foreground colour of a component class, for plotext: RGB, or a terminal colour's number under
+        an ANSI theme (so it follows the terminal's palette), or the terminal's text colour when it has none."""
         try:
             colour = self.get_component_rich_style(component).color
-            if colour is not None:
-                triplet = colour.get_truecolor()
-                return (triplet.red, triplet.green, triplet.blue)
-        except Exception:  # noqa: BLE001, S110 - a missing style falls back to grey, never a crash
-            pass
-        return FALLBACK_COLOUR
+        except Exception:  # noqa: BLE001 - a missing style draws in the text colour, never a crash
+            colour = None
+        if colour is None or colour.type is ColorType.DEFAULT:
+            return DEFAULT_COLOUR
+        if colour.type in (ColorType.STANDARD, ColorType.EIGHT_BIT) and colour.number is not None:
+            return colour.number
+        triplet = colour.get_truecolor()
+        return (triplet.red, triplet.green, triplet.blue)
 
     def swatch(self, component: str, text: str) -> str:
         """``text`` in the colour of ``component``, as Textual markup (legends in the border)."""
-        r, g, b = self.colour(component)
-        return f"[#{r:02x}{g:02x}{b:02x}]{text}[/]"
+        colour = self.colour(component)
+        if isinstance(colour, tuple):
+            r, g, b = colour
+            return f"[#{r:02x}{g:02x}{b:02x}]{text}[/]"
+        if isinstance(colour, int) and colour < len(ANSI_COLORS):
+            return f"[ansi_{ANSI_COLORS[colour]}]{text}[/]"
+        return text
 
     def set_x_axis(self, plt: Any, left: float, right: float) -> None:
         """Iterations on x, with round tick labels."""

@@ -1,0 +1,131 @@
+"""The user's keymap: a TOML file in the user config directory that remaps the live app's keys by binding id.
+
+    # ~/.config/mnist-tui/keymap.toml (mnist-tui --help prints where it is on this system)
+    pause = "P"            # a binding id (commands.py) = its keys, comma-separated: "p,space"
+    maximize = "f11,z"
+
+An entry that cannot apply (an unknown id, a key that is not a key, a key another command already has, a value
+that is not a string) is left out with one line naming it, and that command keeps its default keys; a file
+that is not TOML leaves every key as it is. Nothing here stops the app from starting.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_config_path
+from textual.keys import Keys, _character_to_key, key_to_character
+
+from .commands import BINDING_IDS, DEFAULT_KEYS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with tomli, tomllib's origin
+    import tomli as tomllib
+
+FILE_NAME = "keymap.toml"
+MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+# Keys the app itself or Textual already needs: the palette, quitting, copying, moving focus, closing a screen.
+RESERVED = frozenset({"ctrl+p", "ctrl+q", "ctrl+c", "tab", "shift+tab", "escape"})
+_NAMED_KEYS = frozenset(key.value for key in Keys)
+
+
+def keymap_path() -> Path:
+    """Where the keymap file is looked for (it need not exist)."""
+    return user_config_path("mnist-tui", appauthor=False) / FILE_NAME
+
+
+@dataclass(frozen=True)
+class Keymap:
+    """The keys a keymap file changes (binding id -> keys), and one line for each entry it had to leave out."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    path: Path | None = None
+
+
+def load_keymap(path: Path | None = None) -> Keymap:
+    """Read ``path`` (default: ``keymap_path()``); a missing file is an empty keymap."""
+    path = keymap_path() if path is None else path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Keymap(path=path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return Keymap(problems=(f"keymap {path}: cannot read it ({exc}); the default keys apply",), path=path)
+    try:
+        entries = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return Keymap(problems=(f"keymap {path}: not TOML ({exc}); the default keys apply",), path=path)
+    return parse_keymap(entries, path)
+
+
+def parse_keymap(entries: dict[str, object], path: Path | None = None) -> Keymap:
+    """Check each entry against the binding ids and the keys in use; keep the good ones, name the others.
+
+    Clashes are judged on the keymap as a whole (swapping two commands' keys is fine); an entry left out gives
+    its command back its default keys, which may in turn clash with another entry, so this repeats until none do.
+    """
+    where = f"keymap {path}" if path is not None else "keymap"
+    refused: dict[str, str] = {}
+    for binding_id, value in entries.items():
+        problem = _check(binding_id, value)
+        if problem is not None:
+            refused[binding_id] = problem
+    keys = {binding_id: _normalise(str(value)) for binding_id, value in entries.items() if binding_id not in refused}
+    while clashes := _clashes(keys):
+        refused.update(clashes)
+        keys = {binding_id: k for binding_id, k in keys.items() if binding_id not in clashes}
+    problems = tuple(
+        f"{where}: {binding_id} = {value!r}: {refused[binding_id]}; "
+        + ("its default keys apply" if binding_id in BINDING_IDS else "left out")
+        for binding_id, value in entries.items()
+        if binding_id in refused
+    )
+    return Keymap(keys=keys, problems=problems, path=path)
+
+
+def _check(binding_id: str, value: object) -> str | None:
+    if binding_id not in BINDING_IDS:
+        return f"no such binding id (the ids: {', '.join(BINDING_IDS)})"
+    if not isinstance(value, str) or not value.strip():
+        return 'expected keys as a string, such as "p" or "ctrl+s,f5"'
+    bad = [key.strip() for key in value.split(",") if not is_key(key.strip())]
+    if bad:
+        return f"{bad[0]!r} is not a key (a character, a name such as f5, space or up, with ctrl+, alt+ …)"
+    return None
+
+
+def is_key(key: str) -> bool:
+    """A key Textual can bind: one character or a key's name, after any modifiers (``ctrl+shift+f5``)."""
+    *modifiers, base = key.split("+") if len(key) > 1 else [key]
+    if any(m not in MODIFIERS for m in modifiers) or not base:
+        return False
+    return len(base) == 1 or base in _NAMED_KEYS or key_to_character(base) is not None
+
+
+def _normalise(keys: str) -> str:
+    """The long form Textual binds by ("?" -> "question_mark"), comma-separated without spaces."""
+    return ",".join(_character_to_key(k) if len(k) == 1 else k for k in (k.strip() for k in keys.split(",")))
+
+
+def _clashes(changed: dict[str, str]) -> dict[str, str]:
+    """The entries of ``changed`` with a key that a reserved key or another command has too, and why."""
+    holders: dict[str, list[str]] = {}
+    for binding_id, keys in {**DEFAULT_KEYS, **changed}.items():
+        for key in _normalise(keys).split(","):
+            holders.setdefault(key, []).append(binding_id)
+    clashes: dict[str, str] = {}
+    for binding_id, keys in changed.items():
+        for key in keys.split(","):
+            others = [other for other in holders[key] if other != binding_id]
+            if key in RESERVED:
+                clashes[binding_id] = f"{key!r} is reserved (the palette, quitting, copying, focus, closing)"
+            elif others:
+                clashes[binding_id] = f"{key!r} is already the key of {others[0]}"
+            else:
+                continue
+            break
+    return clashes
