@@ -14,7 +14,7 @@ from typing import Any
 
 from ..engine.errors import InputError
 from . import train
-from .common import ArgumentParser, fail, float_arg, int_arg
+from .common import ArgumentParser, fail, float_arg, int_arg, interactive
 
 SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 NOT_IN_GRID = {"resume", "run_dir", "headless", "detach", "version", "help"}  # how to run, not what to compute
@@ -261,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return list_plan(plan, sweep, console)
     if args.only is not None and not 0 <= args.only < len(plan.runs):
-        fail(f"--only {args.only}: the sweep has {len(plan.runs)} runs, numbered 0 to {len(plan.runs) - 1}")
+        n = len(plan.runs)
+        fail(f"--only {args.only}: the sweep has {n} run{'s' if n != 1 else ''}, numbered 0 to {n - 1}")
     devices = _devices(args)
     target = sw.DEFAULT_TARGET if args.target is None else args.target
     try:
@@ -282,25 +283,35 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"Sweep of {len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''} in {sweep.path}")
         if not args.run_dir:
             console.print(f"  to resume it: {shlex.join(_argv(args, run_dir=str(sweep.path)))}")
-        background = {"catch": ("SIGTERM", "SIGINT"), "ignore": ("SIGHUP",)} if args.background else {}
-        code = _drive(runner, console, target, **background)
-        if runner.bad_input is None:
+        if args.headless or args.background or not interactive():
+            background = {"catch": ("SIGTERM", "SIGINT"), "ignore": ("SIGHUP",)} if args.background else {}
+            code = _drive(runner, console, target, **background)
+        else:
+            from ..ui.sweep_app import run_sweep_app
+
+            code = _drive(runner, console, target, app=run_sweep_app)
+        if runner.not_started is None:
             from ..console.sweep import report as print_report
 
             print_report(sweep, plan, target, console)
+        if runner.stopping and runner.not_started is None:
+            console.print(f"stopped; the same command resumes it: {shlex.join(_argv(args, run_dir=str(sweep.path)))}")
         return code
     finally:
         sweep.close()
 
 
-def _drive(runner, console, target: float, **signals: Any) -> int:
+def _drive(runner, console, target: float, app=None, **signals: Any) -> int:
+    """The sweep in the compare view (``app``) or as progress lines; a run that could not start is one line."""
     from ..console.sweep import run_sweep
-    from ..engine.events import EXIT_BAD_INPUT
 
-    code = run_sweep(runner, console, target=target, **signals)
-    if runner.bad_input is not None:  # the first run could not start (bad data, ...): the others would not either
-        print(f"mnist-tui: error: {runner.bad_input}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if app is not None:
+        code = app(runner).exit_code(stopped=runner.stopping)
+    else:
+        code = run_sweep(runner, console, target=target, **signals)
+    if runner.not_started is not None:  # a run could not start (bad data, ...): nor would the others
+        message, code = runner.not_started
+        print(f"mnist-tui: error: {message}", file=sys.stderr)
     return code
 
 

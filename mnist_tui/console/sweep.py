@@ -14,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.events import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from ..runs import sweep as sw
 from ..runs.signals import ALL, on_signals
 
@@ -96,7 +95,7 @@ def run_sweep(
     )
     total = progress.add_task("[bold]sweep", total=len(runner.runs))
     bars: dict[str, TaskID] = {}
-    done = 0
+    tally = sw.Tally(len(runner.runs))
 
     def stop(signum: int) -> None:
         if not runner.stopping:
@@ -110,8 +109,8 @@ def run_sweep(
 
     with on_signals(stop, catch=catch, ignore=ignore), progress:
         for event in runner.events():
+            tally.update(event)
             if isinstance(event, sw.RunKept):
-                done += 1
                 line(f"kept     {event.run.name} (finished before)", "dim")
             elif isinstance(event, sw.RunLaunched):
                 where = f" on {event.device}" if event.device else ""
@@ -126,7 +125,6 @@ def run_sweep(
                 if event.run.name in bars:
                     progress.remove_task(bars.pop(event.run.name))
                 if event.status == sw.Status.FINISHED:
-                    done += 1
                     r = sw.result_of(runner.sweep, event.run, target)
                     reached = "not reached" if r.time_to_target is None else f"reached at {r.time_to_target:.1f} s"
                     line(
@@ -140,7 +138,5 @@ def run_sweep(
                 for run, info in event.running:
                     if info is not None and run.name in bars and info.total_steps:
                         progress.update(bars[run.name], total=info.total_steps, completed=info.iteration or 0)
-            progress.update(total, completed=done)
-    if runner.stopping:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if done == len(runner.runs) else EXIT_FAILED
+            progress.update(total, completed=tally.finished)
+    return tally.exit_code(stopped=runner.stopping)

@@ -509,6 +509,45 @@ class Progress(SweepEvent):
 
 
 @dataclass
+class Tally:
+    """What a sweep's events add up to so far: for a progress line (the console's, the app's banner)."""
+
+    total: int
+    finished: int = 0
+    training: list[str] = field(default_factory=list)
+    unfinished: dict[str, str] = field(default_factory=dict)  # run name -> its status, as it ended or was left
+
+    def update(self, event: SweepEvent) -> None:
+        if isinstance(event, RunKept):
+            self.finished += 1
+        elif isinstance(event, RunLaunched):
+            self.training.append(event.run.name)
+            self.unfinished.pop(event.run.name, None)
+        elif isinstance(event, RunEnded):
+            self.training.remove(event.run.name)
+            if event.status == Status.FINISHED:
+                self.finished += 1
+            else:
+                self.unfinished[event.run.name] = event.status
+        elif isinstance(event, RunLeft):
+            self.unfinished[event.run.name] = event.status
+
+    def exit_code(self, *, stopped: bool) -> int:
+        """0 when every run given to the sweep is finished, 130 when it was stopped, 1 otherwise."""
+        if stopped:
+            return ev.EXIT_INTERRUPTED
+        return ev.EXIT_OK if self.finished == self.total else ev.EXIT_FAILED
+
+    def line(self) -> str:
+        parts = [f"{self.finished} of {self.total} runs finished"]
+        if self.training:
+            parts.append(f"training {', '.join(self.training)}")
+        if self.unfinished:
+            parts.append(f"{len(self.unfinished)} not finished ({', '.join(sorted(set(self.unfinished.values())))})")
+        return "; ".join(parts)
+
+
+@dataclass
 class _Child:
     run: PlannedRun
     action: str
@@ -558,7 +597,9 @@ class SweepRunner:
         self.sweep, self.runs, self.devices = sweep, list(runs), list(devices) or [None]
         self.poll = poll
         self.stops = 0
-        self.bad_input: str | None = None  # why a run could not start at all (bad data, ...): the sweep stops
+        # A run that could not start at all (bad data, a broken install): why, and its exit code. The next
+        # runs would end the same way, so the sweep stops there.
+        self.not_started: tuple[str, int] | None = None
         self._wake = threading.Event()
 
     @property
@@ -608,9 +649,9 @@ class SweepRunner:
                     child.log.close()
                     status = run_status(self.sweep.run_dir(child.run))[0]
                     message = "" if status == Status.FINISHED else self._why(child.run)
-                    if code == ev.EXIT_BAD_INPUT and status == Status.MISSING and self.bad_input is None:
-                        self.bad_input = f"{child.run.name}: {message}"
-                        self.stop()  # the next runs would be refused the same way
+                    if code not in (ev.EXIT_OK, ev.EXIT_INTERRUPTED) and status == Status.MISSING and not self.stopping:
+                        self.not_started = (f"{child.run.name}: {message}", code)
+                        self.stop()
                     yield RunEnded(child.run, code, status, message)
                 if not running and (self.stopping or (not queue and not waiting)):
                     return
