@@ -1,10 +1,16 @@
-"""Which torch device a run uses, and what to call it."""
+"""Which torch device a run uses, and what to call it.
+
+On a machine with several GPUs, ``--device auto`` takes the one with the most free memory (a shared box: the
+first GPU is usually the busiest) and says which and why in the run's log (``choose_device``).
+"""
 
 from __future__ import annotations
 
 import platform
 import time
 from typing import Callable
+
+MemoryReader = Callable[[int], tuple[int, int]]  # a CUDA device's index -> its (free, total) bytes
 
 import torch
 
@@ -17,12 +23,26 @@ class DeviceError(InputError):
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda|cuda:N|mps`` into a torch device that exists on this machine."""
+    return choose_device(name)[0]
+
+
+def choose_device(name: str = "auto", read: MemoryReader | None = None) -> tuple[torch.device, str | None]:
+    """``resolve_device``, and for ``auto`` on several GPUs a line for the log that says which and why.
+
+    ``read``: how to read a GPU's free memory (tests script it); by default ``cuda_free_memory``.
+    """
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+            count = torch.cuda.device_count()
+            if count > 1:
+                index, why = pick_gpu(count, read or cuda_free_memory)
+                return torch.device("cuda", index), why
+            return torch.device("cuda", torch.cuda.current_device()), None
+        return torch.device("mps") if _mps_available() else torch.device("cpu"), None
+    return _named_device(name), None
+
+
+def _named_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if name.startswith("cuda"):
@@ -38,6 +58,46 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise DeviceError("--device mps: Apple MPS is not available on this machine (try --device cpu)")
         return torch.device("mps")
     raise DeviceError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+def cuda_free_memory(index: int) -> tuple[int, int]:
+    """Free and total bytes of CUDA device ``index``. Through NVML (torch.cuda.device_memory_used) where it
+    can, which makes no CUDA context on the GPUs not chosen (each would hold a few hundred MB of another
+    user's GPU for as long as the run lasts); else ``torch.cuda.mem_get_info``."""
+    try:
+        total = int(torch.cuda.get_device_properties(index).total_memory)
+        return total - int(torch.cuda.device_memory_used(index)), total
+    except Exception:  # noqa: BLE001 - no NVML here: ask the driver, at the cost of a context
+        free, total = torch.cuda.mem_get_info(index)
+        return int(free), int(total)
+
+
+def pick_gpu(count: int, read: MemoryReader) -> tuple[int, str]:
+    """The GPU with the most free memory (the lowest index of equals) and a line saying which and why; a GPU
+    whose memory cannot be read is passed over, and if none can be, GPU 0 is taken and the line says so."""
+    free: dict[int, tuple[int, int]] = {}
+    for index in range(count):
+        try:
+            free[index] = read(index)
+        except Exception:  # noqa: BLE001, S112 - an unreadable GPU is not chosen; the line says N/A
+            continue
+    if not free:
+        return 0, f"--device auto: the free memory of none of the {count} GPUs could be read; training on cuda:0"
+    best = max(free, key=lambda index: (free[index][0], -index))
+    others = ", ".join(
+        f"cuda:{index} {_gib(free[index][0])} free" if index in free else f"cuda:{index} N/A"
+        for index in range(count)
+        if index != best
+    )
+    chosen_free, total = free[best]
+    return best, (
+        f"--device auto: cuda:{best}, the GPU with the most free memory ({_gib(chosen_free)} of {_gib(total)} free;"
+        f" {others})"
+    )
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB"
 
 
 def device_name(device: torch.device) -> str:

@@ -34,7 +34,7 @@ from .analysis import EvalOutcome, make_snapshot, predict, write_error_csvs
 from .augment import random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
-from .device import autocast_dtype, compile_model, device_name, eval_batch_size, resolve_device, use_cuda_graphs
+from .device import autocast_dtype, choose_device, compile_model, device_name, eval_batch_size, use_cuda_graphs
 from .device_data import DeviceData, EvalSet
 from .early_stopping import metric_value
 from .errors import CheckpointError, InputError, RunDirError
@@ -134,8 +134,10 @@ class Trainer:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        device = self.device = resolve_device(cfg.device)
-        self.device_str = str(device)
+        device, why = choose_device(cfg.device)  # why: which of several GPUs auto took, and why
+        self.device, self.device_str = device, str(device)
+        if why:
+            yield from self._emit(Log(why))
         resolved, arrays = yield from self._load_data()
         split = split_training_set(arrays.train_labels, cfg.val_split, cfg.seed)
         # The run directory is made only once the input is known to be good.

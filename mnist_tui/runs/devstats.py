@@ -7,6 +7,8 @@ the screen prints as N/A. Nothing here raises.
 Sources: psutil for the CPU and the process; for CUDA devices NVML through ``pynvml`` (nvidia-ml-py) for
 utilisation, temperature, power and device memory, and torch's caching allocator for the memory this
 process holds. NVML is initialised once per process and the result cached, whether it worked or not.
+A run on a GPU also gets one ``GpuReading`` for every GPU of the machine (``gpus``): a shared box shows whose
+jobs share it, and which GPU is the run's.
 
 Reading is cheap but not free (NVML calls take a few milliseconds); call it off the UI thread, about once
 a second. torch is never imported here: it is used only if the trainer has already loaded it, so this
@@ -23,6 +25,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """One GPU of the machine, by NVML's numbering (nvidia-smi's). ``None``: could not be read (N/A)."""
+
+    index: int
+    name: str | None = None
+    utilization: float | None = None  # percent of time a kernel ran
+    memory_used: int | None = None  # bytes, all processes
+    memory_total: int | None = None  # bytes
+    other_processes: int | None = None  # processes using it other than the one that trains this run
+    training: bool = False  # the run trains on this GPU
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,7 @@ class DeviceStats:
     temperature: float | None = None  # GPU temperature, degrees C
     power: float | None = None  # watts drawn now
     power_limit: float | None = None  # enforced power limit, watts
+    gpus: tuple[GpuReading, ...] = ()  # every GPU of the machine, for a run on a GPU (NVML)
 
 
 def _guard(read: Callable[[], T]) -> T | None:
@@ -190,6 +206,59 @@ def _nvml_reads(index: int) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _uuid(nvml: Any, handle: Any) -> str | None:
+    uuid = _guard(lambda: nvml.nvmlDeviceGetUUID(handle))
+    return uuid.decode() if isinstance(uuid, bytes) else uuid
+
+
+def _processes(nvml: Any, handle: Any) -> set[int] | None:
+    """The ids of the processes using a GPU (compute and graphics); None if neither list can be read."""
+    pids: set[int] = set()
+    read = False
+    for name in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+        found = _guard(lambda name=name: getattr(nvml, name)(handle))
+        if found is not None:
+            read = True
+            pids.update(int(p.pid) for p in found)
+    return pids if read else None
+
+
+def read_gpus(training_index: int | None, pid: int | None = None) -> tuple[GpuReading, ...]:
+    """Every GPU NVML sees, one reading each; the one CUDA device ``training_index`` is marked ``training``, and
+    the process ``pid`` (this one by default) is not counted among the others on a GPU. Never raises."""
+    nvml = _nvml_module()
+    if nvml is None:
+        return ()
+    count = _guard(lambda: int(nvml.nvmlDeviceGetCount()))
+    if not count:
+        return ()
+    own = pid if pid is not None else os.getpid()
+    training = _nvml_handle(nvml, training_index) if training_index is not None else None
+    training_uuid = _uuid(nvml, training) if training is not None else None
+    readings = []
+    for index in range(count):
+        handle = _guard(lambda index=index: nvml.nvmlDeviceGetHandleByIndex(index))
+        if handle is None:
+            readings.append(GpuReading(index))
+            continue
+        memory = _guard(lambda handle=handle: nvml.nvmlDeviceGetMemoryInfo(handle))
+        name = _guard(lambda handle=handle: nvml.nvmlDeviceGetName(handle))
+        pids = _processes(nvml, handle)
+        uuid = _uuid(nvml, handle)
+        readings.append(
+            GpuReading(
+                index,
+                name=name.decode() if isinstance(name, bytes) else name,
+                utilization=_guard(lambda handle=handle: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
+                memory_used=_guard(lambda memory=memory: int(memory.used)),
+                memory_total=_guard(lambda memory=memory: int(memory.total)),
+                other_processes=None if pids is None else len(pids - {own}),
+                training=uuid == training_uuid if training_uuid is not None else index == training_index,
+            )
+        )
+    return tuple(readings)
+
+
 def read_device_stats(device: str, pid: int | None = None) -> DeviceStats:
     """A snapshot for ``device`` (a torch device string: "cpu", "cuda", "cuda:N", "mps"). Never raises.
 
@@ -203,6 +272,7 @@ def read_device_stats(device: str, pid: int | None = None) -> DeviceStats:
             values.update(_torch_reads(device, index))
         if index is not None:
             values.update(_nvml_reads(index))  # NVML's device total wins over torch's, both are the same
+            values["gpus"] = read_gpus(index, pid)
         return DeviceStats(**values)
     except Exception:  # noqa: BLE001 - belt and braces: a reading must never take the screen down
         return DeviceStats()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import types
@@ -10,7 +11,7 @@ import types
 import pytest
 
 from mnist_tui.runs import devstats
-from mnist_tui.runs.devstats import DeviceStats, read_device_stats
+from mnist_tui.runs.devstats import DeviceStats, GpuReading, read_device_stats, read_gpus
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +141,8 @@ def test_a_failing_psutil_gives_none(monkeypatch):
     monkeypatch.setitem(sys.modules, "psutil", broken)
     monkeypatch.setitem(sys.modules, "torch", None)  # as if the trainer had not loaded torch
     stats = read_device_stats("cpu")
-    assert all(getattr(stats, f.name) is None for f in dataclasses.fields(stats))
+    assert all(getattr(stats, f.name) is None for f in dataclasses.fields(stats) if f.name != "gpus")
+    assert stats.gpus == ()
 
 
 def test_unknown_devices_do_not_raise():
@@ -156,3 +158,68 @@ def test_devstats_loads_no_ui_and_no_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class SharedBox(FakeNvml):
+    """Three GPUs: the run's (UUID GPU-1234, NVML's 1), one busy with two other jobs, and one that cannot be read."""
+
+    UUIDS = ("GPU-aaaa", "GPU-1234", "GPU-cccc")
+
+    def nvmlDeviceGetCount(self):
+        return 3
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        return f"h{self.UUIDS.index(uuid)}"
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        if index == 2:
+            raise RuntimeError("GPU is lost")
+        return f"h{index}"
+
+    def nvmlDeviceGetUUID(self, handle):
+        return self.UUIDS[int(handle[1:])].encode()  # older pynvml: bytes
+
+    def nvmlDeviceGetName(self, handle):
+        return "NVIDIA H100"
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        return types.SimpleNamespace(gpu={"h0": 95, "h1": 87}[handle])
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        used = {"h0": 70, "h1": 3}[handle]
+        return types.SimpleNamespace(used=used * 2**30, total=80 * 2**30)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        own = types.SimpleNamespace(pid=os.getpid())
+        others = [types.SimpleNamespace(pid=1001), types.SimpleNamespace(pid=1002)]
+        return {"h0": others, "h1": [own]}[handle]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle):
+        raise RuntimeError("Not Supported")  # the compute list alone still counts
+
+
+def test_every_gpu_of_the_machine_is_read_and_the_runs_is_marked(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", SharedBox())
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(get_num_threads=lambda: 8, cuda=FakeCuda()))
+    gpus = read_device_stats("cuda:0").gpus  # CUDA's 0 is NVML's 1 here (CUDA_VISIBLE_DEVICES), found by UUID
+    assert [g.index for g in gpus] == [0, 1, 2]
+    busy, ours, lost = gpus
+    assert busy == GpuReading(0, "NVIDIA H100", 95.0, 70 * 2**30, 80 * 2**30, other_processes=2, training=False)
+    assert ours.training and ours.other_processes == 0 and ours.utilization == 87.0  # this process is not "other"
+    assert lost == GpuReading(2)  # cannot be read: every value N/A, not a crash
+
+
+def test_a_viewer_counts_the_training_process_as_the_runs_own(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", SharedBox())
+    monkeypatch.setitem(sys.modules, "torch", None)  # a viewer has no torch: the run's GPU is NVML's index
+    gpus = read_gpus(0, pid=1001)
+    assert gpus[0].training and gpus[0].other_processes == 1
+    assert not gpus[1].training and gpus[1].other_processes == 1  # this (viewer) process's pid counts as other
+
+
+def test_no_gpu_list_without_nvml_or_on_a_cpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    assert read_device_stats("cuda:0").gpus == ()
+    devstats._reset_for_tests()
+    monkeypatch.setitem(sys.modules, "pynvml", SharedBox())
+    assert read_device_stats("cpu").gpus == ()

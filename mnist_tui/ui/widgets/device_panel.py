@@ -1,4 +1,8 @@
-"""The device panel: what the run trains on, how hard it works, how fast it goes and when it will be done."""
+"""The device panel: what the run trains on, how hard it works, how fast it goes and when it will be done.
+
+A new reading or a new speed repaints only the rows whose text changed: the terminal is sent those lines, not
+the panel (the rows are fixed while their labels are, so a changed value never moves another row).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,24 @@ from typing import ClassVar
 from rich.table import Table
 from rich.text import Text
 from textual.app import RenderResult
+from textual.geometry import Region
 from textual.widget import Widget
 
 from ...runs.devstats import DeviceStats
 from .. import format as fmt
 
+TRAINING_MARK = "▸"  # before the label of the GPU the run trains on
+
 
 class DevicePanel(Widget):
     """Renders the device the run reported, the latest ``DeviceStats`` and the throughput the app passes down."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"device-panel--label", "device-panel--value", "device-panel--dim"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "device-panel--label",
+        "device-panel--value",
+        "device-panel--dim",
+        "device-panel--training",
+    }
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -28,6 +40,7 @@ class DevicePanel(Widget):
         self.images_per_second: float | None = None
         self.remaining_steps: int | None = None
         self.batch_size: int | None = None
+        self._drawn: list[tuple[str, str]] | None = None  # the rows the last render drew
 
     def on_mount(self) -> None:
         self.border_title = "Device"
@@ -41,7 +54,7 @@ class DevicePanel(Widget):
 
     def set_stats(self, stats: DeviceStats) -> None:
         self.stats = stats
-        self.refresh(layout=True)
+        self.repaint_changed()
 
     def set_throughput(
         self, images_per_second: float | None, remaining_steps: int | None, batch_size: int | None
@@ -49,7 +62,19 @@ class DevicePanel(Widget):
         self.images_per_second = images_per_second
         self.remaining_steps = remaining_steps
         self.batch_size = batch_size
-        self.refresh()
+        self.repaint_changed()
+
+    def repaint_changed(self) -> None:
+        """Repaint the rows whose text changed since the last render; all of the panel if the rows did."""
+        drawn = self._drawn
+        rows = self.visible_rows(self.content_region.height) if self.device is not None else None
+        if drawn is None or rows is None or [label for label, _ in rows] != [label for label, _ in drawn]:
+            self.refresh()
+            return
+        width = self.content_region.width
+        for y, (before, now) in enumerate(zip(drawn, rows)):
+            if before != now:
+                self.refresh(Region(0, y, width, 1))
 
     @property
     def eta_seconds(self) -> float | None:
@@ -84,6 +109,7 @@ class DevicePanel(Widget):
             rows.append((3, "power", power))
             rows.append((1, "memory", f"{fmt.size(s.torch_allocated)} alloc · {fmt.size(s.torch_reserved)} resv"))
             rows.append((2, "device", f"{fmt.size(s.gpu_memory_used)} of {fmt.size(s.gpu_memory_total)} used"))
+            rows.extend(self.gpu_rows())
         elif kind == "mps":
             rows.append((1, "memory", f"{fmt.size(s.torch_allocated)} used · {fmt.size(s.torch_reserved)} driver"))
         threads = fmt.count(s.torch_threads)
@@ -107,6 +133,28 @@ class DevicePanel(Widget):
         rows.append((0, "speed", f"{fmt.rate(self.images_per_second)} · ETA {fmt.duration(self.eta_seconds)}"))
         return rows
 
+    def gpu_rows(self) -> list[tuple[int, str, str]]:
+        """One row for each GPU of a machine with several, the run's marked ▸ (and highlighted): utilisation,
+        memory used of total, and how many other processes use it. Unread values are N/A."""
+        gpus = self.stats.gpus if self.stats else ()
+        if len(gpus) < 2:
+            return []
+        rows = []
+        for gpu in gpus:
+            others = fmt.NA if gpu.other_processes is None else f"{gpu.other_processes} other"
+            if gpu.other_processes is not None and gpu.other_processes != 1:
+                others += "s"
+            memory = f"{fmt.size(gpu.memory_used)} of {fmt.size(gpu.memory_total)}"
+            mark = TRAINING_MARK if gpu.training else " "
+            rows.append(
+                (
+                    2 if gpu.training else 3,
+                    f"{mark}gpu{gpu.index}",
+                    f"{fmt.percent(gpu.utilization)} · {memory} · {others}",
+                )
+            )
+        return rows
+
     def visible_rows(self, height: int) -> list[tuple[str, str]]:
         rows = self.rows()
         if height > 0 and len(rows) > height:
@@ -116,12 +164,15 @@ class DevicePanel(Widget):
 
     def render(self) -> RenderResult:
         if self.device is None:
+            self._drawn = None
             return Text("waiting for the trainer to pick a device…", self.get_component_rich_style("device-panel--dim"))
         table = Table.grid(padding=(0, 1), expand=True)
         table.add_column(style=self.get_component_rich_style("device-panel--label"), no_wrap=True)
         table.add_column(
             style=self.get_component_rich_style("device-panel--value"), no_wrap=True, overflow="ellipsis", ratio=1
         )
-        for label, value in self.visible_rows(self.content_region.height):
-            table.add_row(label, value)
+        self._drawn = self.visible_rows(self.content_region.height)
+        training = self.get_component_rich_style("device-panel--training")
+        for label, value in self._drawn:
+            table.add_row(label, value, style=training if label.startswith(TRAINING_MARK) else None)
         return table
