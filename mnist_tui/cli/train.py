@@ -158,7 +158,7 @@ def parser() -> ArgumentParser:
 
 # What may change when a run is resumed: how long it goes on and where; everything else is the run's own.
 RESUMABLE = ("max_steps", "epochs", "device", "threads")
-NOT_CONFIG = ("resume", "headless", "detach", "theme", "no_bell")  # how to run it, not what it computes
+NOT_CONFIG = ("resume", "headless", "detach", "theme", "no_bell", "refresh")  # how to run it, not what it computes
 
 
 def val_split_arg(text: str) -> float:
@@ -225,6 +225,24 @@ def app_options(parser: argparse.ArgumentParser) -> None:
         help="do not ring the terminal's bell when the run ends, stops early, diverges or fails, or the "
         "connection to it is lost (the toast still shows)",
     )
+    a.add_argument(
+        "--refresh",
+        type=refresh_arg,
+        metavar="SECONDS",
+        help="update the numbers on screen at most every SECONDS and the charts every twice that: a slow link "
+        "(SSH over a mobile or hotel network) gets fewer bytes; the palette's 'Refresh rate' changes it live "
+        "(default: 1)",
+    )
+
+
+def refresh_arg(text: str) -> float:
+    """Seconds between screen updates: above 0, at most a minute."""
+    from ..ui.refresh import MAX_REFRESH
+
+    value = float_arg(text)
+    if not 0 < value <= MAX_REFRESH:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most {MAX_REFRESH:g}, got {text!r}")
+    return value
 
 
 def app_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -236,7 +254,10 @@ def app_settings(args: argparse.Namespace) -> dict[str, Any]:
         problem = check_theme(theme)
         if problem:
             fail(problem)
-    return {"theme": theme, "bell": not getattr(args, "no_bell", False)}
+    settings: dict[str, Any] = {"theme": theme, "bell": not getattr(args, "no_bell", False)}
+    if getattr(args, "refresh", None) is not None:
+        settings["refresh"] = args.refresh
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

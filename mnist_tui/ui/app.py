@@ -37,6 +37,7 @@ from .keymap import Keymap
 from .lifecycle import RunLifecycle
 from .messages import DeviceStatsRead, EngineEvent
 from .mode import AppMode
+from .refresh import CHART_PERIODS, DEFAULT_REFRESH, next_rate
 from .screens import HelpScreen, TrainingScreen
 from .screens.draw import DrawScreen
 from .screens.errors import ErrorsScreen
@@ -93,6 +94,7 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         theme: str = TERMINAL_DARK,
         bell: bool = True,
         keymap: Keymap | None = None,
+        refresh: float = DEFAULT_REFRESH,
     ) -> None:
         super().__init__()
         self.mode = mode
@@ -105,6 +107,7 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         self.window_title = ""  # what the terminal's (or tmux's) title says now
         self.latest_iteration = 0  # of the latest step the run reported (the status line may show it a little later)
         self.training = TrainingScreen(clock)  # the clock times the "starting/loading for N s" counter
+        self.training.refresh_seconds = refresh  # seconds between updates of the screen (refresh.py)
         self.event_source = event_source
         self.control: RunControl = control or Control()  # a viewer's is a runs.client.RemoteRun
         self.stats_reader: StatsReader = stats_reader or read_device_stats
@@ -147,7 +150,7 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
 
     def on_device_stats_read(self, message: DeviceStatsRead) -> None:
         if self.is_running:
-            self.device_panel.set_stats(message.stats)
+            self.training.set_stats(message.stats)
 
     # The run's state, from its events; the training screen shows them -------------------------------------
     def on_engine_event(self, message: EngineEvent) -> None:
@@ -325,17 +328,22 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         self.training.toggle_digits()
 
     def action_errors(self) -> None:
+        if self.error_snapshot is not None:
+            self.open_screen(ErrorsScreen, self._errors_screen, "the error browser")
+
+    def _errors_screen(self) -> ErrorsScreen:
         shown = self.error_snapshot
-        if shown is not None and not isinstance(self.screen, ErrorsScreen):
-            screen = ErrorsScreen(shown, run_dir=self.run_dir, live=self.run_active, weights=self.weights_source())
-            screen.other = self.error_snapshots.get(ev.VALIDATION if shown.split == ev.TEST else ev.TEST)
-            self.push_screen(screen)
+        screen = ErrorsScreen(shown, run_dir=self.run_dir, live=self.run_active, weights=self.weights_source())
+        screen.other = self.error_snapshots.get(ev.VALIDATION if shown.split == ev.TEST else ev.TEST)
+        return screen
 
     def action_draw(self) -> None:
         source = self.weights_source()
-        if source is not None and not isinstance(self.screen, DrawScreen):
+        if source is not None:
             names = self.run_started.class_names if self.run_started is not None else ()
-            self.push_screen(DrawScreen(source, names) if names else DrawScreen(source))
+            self.open_screen(
+                DrawScreen, lambda: DrawScreen(source, names) if names else DrawScreen(source), "the canvas"
+            )
 
     def weights_source(self) -> WeightsSource | None:
         """Where a canvas or the error browser gets weights: the trainer's copies of its latest evaluated weights
@@ -350,8 +358,14 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         return RunWeights(self.run_dir) if self.run_dir and RunDirectory(self.run_dir).has_weights() else None
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.run_dir))
+        self.open_screen(HelpScreen, lambda: HelpScreen(self.run_dir), "the help")
+
+    def action_refresh_rate(self) -> None:
+        """Step through the refresh rates (refresh.py): slower for a slow link, and back."""
+        seconds = next_rate(self.training.refresh_seconds)
+        self.training.set_refresh(seconds)
+        charts = seconds * CHART_PERIODS
+        self.notify(f"Numbers update every {seconds:g} s, the charts every {charts:g} s", title="Refresh rate")
 
     def action_screenshot(self) -> None:
         try:

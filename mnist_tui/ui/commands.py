@@ -92,6 +92,11 @@ COMMANDS: tuple[Command, ...] = (
         "a", "accuracy_zoom", "Acc. zoom", "Accuracy chart: zoom to the top of its range, or back",
         title="Accuracy chart: zoom to the top", show=False,
     ),
+    Command(
+        "r", "refresh_rate", "Refresh", "Update the screen less often for a slow link, or more (0.5, 1, 2, 5, 10 s)",
+        title="Refresh rate", help="Slower updates send fewer bytes over a slow link (steps 0.5, 1, 2, 5, 10 s)",
+        show=False,
+    ),
 )  # fmt: skip
 
 

@@ -17,13 +17,14 @@ from ..runs.signals import on_signals
 from .app import MnistApp
 from .keymap import load_keymap
 from .mode import AppMode
+from .refresh import DEFAULT_REFRESH
 from .theme import terminal_theme
 
 
-def screen_options(theme: str | None = None, bell: bool = True) -> dict[str, Any]:
+def screen_options(theme: str | None = None, bell: bool = True, refresh: float = DEFAULT_REFRESH) -> dict[str, Any]:
     """The user's choices for the app: its theme (by default the terminal's own colours), the bell, and the keys
     of the keymap file (an entry it cannot apply is one line on the screen; its default key stays)."""
-    return {"theme": theme or terminal_theme(), "bell": bell, "keymap": load_keymap()}
+    return {"theme": theme or terminal_theme(), "bell": bell, "keymap": load_keymap(), "refresh": refresh}
 
 
 def run_app(
@@ -33,6 +34,7 @@ def run_app(
     *,
     theme: str | None = None,
     bell: bool = True,
+    refresh: float = DEFAULT_REFRESH,
 ) -> int:
     """Train ``config`` (or resume the run in ``resume``, with ``changes``: see runs.start.make_trainer) in the
     live app, with ``theme`` and ``bell`` (screen_options). 0 on success, 1 if the run failed.
@@ -55,7 +57,7 @@ def run_app(
         control=control,
         run_dir=run_dir,
         mode=AppMode.TRAIN_DETACHABLE,
-        **screen_options(theme, bell),
+        **screen_options(theme, bell, refresh),
     )
     code = run_in_terminal(app)
     if app.handed_over is not None and app.run_dir:

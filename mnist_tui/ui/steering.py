@@ -5,7 +5,10 @@ says on screen that it was taken; the run's events then show when it applied.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import App
+from textual.screen import Screen
 
 from ..engine import events as ev
 from ..engine.control import RunControl
@@ -23,14 +26,22 @@ class RunSteering(App[None]):
     run_state: str
 
     _checkpoint_requested = False  # say "saved" when the checkpoint the user asked for is written
+    _opening = False  # a screen is being opened (open_screen): a second press does not open another
 
     def action_pause(self) -> None:
         self.control.toggle_pause()
-        self.status.set_message("pausing after this step…" if self.control.paused else "resuming…")
+        self._show_pending()
 
     def action_resume(self) -> None:
         self.control.toggle_pause()
-        self.status.set_message("resuming…" if not self.control.paused else "pausing…")
+        self._show_pending()
+
+    def _show_pending(self) -> None:
+        """Say at once that the key was taken (PAUSING…); the run's own state (PAUSED) follows when the step ends."""
+        if self.control.paused:
+            self.status.set_pending("PAUSING…", "pausing after this step…")
+        else:
+            self.status.set_pending("RESUMING…", "resuming…")
 
     def action_stop(self) -> None:
         self._stop_run("stopping: finishing the step, evaluating and saving…")
@@ -46,9 +57,28 @@ class RunSteering(App[None]):
             self._checkpoint_requested = False
             self.notify(f"Checkpoint saved at iteration {event.iteration:,}", title="Saved")
 
+    def open_screen(self, kind: type[Screen], make: Callable[[], Screen], what: str) -> None:
+        """Open a screen made by ``make`` unless one of ``kind`` is open or opening; say so on the status line at
+        once and make it after that frame is out. Composing a form costs the UI thread 100-300 ms of CPU
+        (Textual's styles for each of its widgets), several times that while the trainer takes the cores, and
+        a key that shows nothing for that long gets pressed twice."""
+        if isinstance(self.screen, kind) or self._opening:
+            return
+        self._opening = True
+        before = self.status.message
+        self.status.set_message(f"opening {what}…")
+
+        def open_now() -> None:
+            self._opening = False
+            if self.status.message == f"opening {what}…":
+                self.status.set_message(before)  # under the screen now; shown again when it closes
+            self.push_screen(make())
+
+        self.call_after_refresh(open_now)
+
     def action_early_stopping(self) -> None:
-        if not isinstance(self.screen, EarlyStoppingForm):
-            self.push_screen(EarlyStoppingForm(self.early_stopping_panel.current_settings()))
+        form = lambda: EarlyStoppingForm(self.early_stopping_panel.current_settings())
+        self.open_screen(EarlyStoppingForm, form, "the early-stopping settings")
 
     def on_early_stopping_form_submitted(self, message: EarlyStoppingForm.Submitted) -> None:
         if not self._still_going("Early stopping"):
@@ -63,9 +93,10 @@ class RunSteering(App[None]):
         self.notify(f"{changes}: applies at the next evaluation", title="Early stopping")
 
     def action_learning_rate(self) -> None:
-        if not isinstance(self.screen, LearningRateScreen):
-            panel = self.early_stopping_panel
-            self.push_screen(LearningRateScreen(panel.lr, panel.pending_lr))
+        panel = self.early_stopping_panel
+        self.open_screen(
+            LearningRateScreen, lambda: LearningRateScreen(panel.lr, panel.pending_lr), "the learning rate"
+        )
 
     def on_learning_rate_screen_submitted(self, message: LearningRateScreen.Submitted) -> None:
         if not self._still_going("Learning rate"):

@@ -17,6 +17,7 @@ from ..runs.protocol import RemoteError
 from .app import MnistApp
 from .mode import AppMode
 from .launch import run_in_terminal, screen_options
+from .refresh import DEFAULT_REFRESH
 
 
 def attach_app(info: RunInfo, **options: Any) -> MnistApp:
@@ -57,6 +58,6 @@ def attach_app(info: RunInfo, **options: Any) -> MnistApp:
     return app
 
 
-def run_viewer(info: RunInfo, *, theme: str | None = None, bell: bool = True) -> int:
+def run_viewer(info: RunInfo, *, theme: str | None = None, bell: bool = True, refresh: float = DEFAULT_REFRESH) -> int:
     """The viewer in this terminal until the user leaves it (the run goes on)."""
-    return run_in_terminal(attach_app(info, **screen_options(theme, bell)))
+    return run_in_terminal(attach_app(info, **screen_options(theme, bell, refresh)))

@@ -4,6 +4,11 @@ The app owns the run (its state, the workers, the commands) and hands each engin
 routes it to the widgets that show it; the app sets the rest through the methods under "What the app sets"
 (attributes down). Widgets never call each other. The screen keeps its widgets as attributes, so events
 still reach them while a modal screen is on top.
+
+How often the screen changes is the refresh rate's (refresh.py): every loss goes into the loss chart as it
+arrives, but the numbers a ``StepMetrics`` moves (position, elapsed, speed, lr) and the device readings are
+shown at most once per refresh interval, the latest of them; any other event shows them first, so a state
+change never shows stale numbers.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from ...engine import events as ev
+from ...runs.devstats import DeviceStats
 from .. import format as fmt
+from ..refresh import CHART_PERIODS, DEFAULT_REFRESH, Throttle, describe
 from ..widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from ..widgets.early_stopping import EarlyStoppingPanel, describe_changes
 
@@ -44,6 +51,10 @@ class TrainingScreen(Screen[None]):
         self._batch_size: int | None = None
         self._started_at = 0.0
         self._waiting_timer: Timer | None = None
+        self.refresh_seconds = DEFAULT_REFRESH
+        self._step: ev.StepMetrics | None = None  # the latest step metrics, not yet shown
+        self._stats: DeviceStats | None = None  # the latest device reading, not yet shown
+        self._numbers = Throttle(self, self._show_numbers)
 
     def compose(self) -> ComposeResult:
         self.status = StatusPanel(id="status")
@@ -72,6 +83,7 @@ class TrainingScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.set_refresh(self.refresh_seconds)
         self._started_at = self.clock()
         self.tick_waiting()
         self._waiting_timer = self.set_interval(1.0, self.tick_waiting)
@@ -85,9 +97,36 @@ class TrainingScreen(Screen[None]):
             self._waiting_timer.stop()
 
     # What the app sets -----------------------------------------------------------------------------------
+    def set_refresh(self, seconds: float) -> None:
+        """Update the numbers at most every ``seconds``, the charts every ``CHART_PERIODS`` times that; the status
+        line says so when it is not the default."""
+        self.refresh_seconds = seconds
+        self._numbers.interval = seconds
+        for chart in (self.loss_chart, self.accuracy_chart):
+            chart.set_redraw_interval(seconds * CHART_PERIODS)
+        self.status.set_refresh(describe(seconds))
+
+    def set_stats(self, stats: DeviceStats) -> None:
+        """A device reading (about once a second): shown with the next numbers."""
+        self._stats = stats
+        self._numbers.request()
+
+    def _show_numbers(self) -> None:
+        step, self._step = self._step, None
+        stats, self._stats = self._stats, None
+        if stats is not None:
+            self.device_panel.set_stats(stats)
+        if step is not None:
+            self.status.set_position(step.iteration, step.epoch)
+            self.status.set_elapsed(step.elapsed)
+            left = self.run.total_steps - step.iteration if self.run else None
+            self.device_panel.set_throughput(step.images_per_second, left, self._batch_size)
+            self.early_stopping_panel.set_lr(step.lr)
+
     def set_state(self, state: str, message: str | None, *, settings_keys: bool) -> None:
         """The run's state in the status line (the run's summary while it trains); ``settings_keys``: e and l
         apply now, and the early-stopping panel says so."""
+        self._numbers.flush()
         if state == ev.RunState.RUNNING and self._summary:
             message = self._summary
         self.status.set_state(state, message)
@@ -103,6 +142,7 @@ class TrainingScreen(Screen[None]):
 
     def finish(self, event: ev.RunFinished, run_dir: str | None, *, quiet: bool) -> str:
         """Show how the run ended; returns the status line's message. ``quiet``: no toast (the app is quitting)."""
+        self._numbers.flush()
         self.ended = True
         self.early_stopping_panel.set_finished(event.reason, event.stopped_early_at, event.weights)
         if event.iteration >= 0:
@@ -129,11 +169,17 @@ class TrainingScreen(Screen[None]):
         return f"{event.message}{best}{kept}{where} · q quits"
 
     # Routing: each engine event to the widgets that show it -------------------------------------------
-    @singledispatchmethod
     def show(self, event: ev.Event) -> None:
+        """Show ``event``; the numbers of steps not yet shown come first, except when it is one more step."""
+        if not isinstance(event, ev.StepMetrics):
+            self._numbers.flush()
+        self._show(event)
+
+    @singledispatchmethod
+    def _show(self, event: ev.Event) -> None:
         """Events this screen does not show are ignored."""
 
-    @show.register
+    @_show.register
     def _(self, event: ev.Log) -> None:
         self.run_log.add(event.message, event.level)
         if self.run is None:
@@ -141,7 +187,7 @@ class TrainingScreen(Screen[None]):
         if event.level in ("warning", "error"):
             self.notify(event.message, severity="warning" if event.level == "warning" else "error")
 
-    @show.register
+    @_show.register
     def _(self, event: ev.RunStarted) -> None:
         self.run = event
         self._batch_size = int(event.config.get("batch_size") or 0) or None
@@ -166,23 +212,20 @@ class TrainingScreen(Screen[None]):
             self.run_log.add(f"resuming at iteration {event.start_iteration:,}")
         self.body.remove_class("-loading")
 
-    @show.register
+    @_show.register
     def _(self, event: ev.Previews) -> None:
         names = self.run.class_names if self.run else ()
         self.train_digits.set_images(event.train_images, event.train_labels, names, note=event.train_note)
         if event.test_images:  # a preview of augmented training digits leaves the test strip as it is
             self.predictions.set_images(event.test_images, event.test_labels, names)
 
-    @show.register
+    @_show.register
     def _(self, event: ev.StepMetrics) -> None:
-        self.loss_chart.add_losses(event.iteration, event.losses)
-        self.status.set_position(event.iteration, event.epoch)
-        self.status.set_elapsed(event.elapsed)
-        left = self.run.total_steps - event.iteration if self.run else None
-        self.device_panel.set_throughput(event.images_per_second, left, self._batch_size)
-        self.early_stopping_panel.set_lr(event.lr)
+        self.loss_chart.add_losses(event.iteration, event.losses)  # every loss; the chart redraws on its timer
+        self._step = event
+        self._numbers.request()
 
-    @show.register
+    @_show.register
     def _(self, event: ev.Evaluation) -> None:
         self.loss_chart.add_eval_loss(event.split, event.iteration, event.loss)
         self.accuracy_chart.add_evaluation(
@@ -194,15 +237,15 @@ class TrainingScreen(Screen[None]):
             if not self.user_chose_digits:
                 self.digits_view = "predictions"
 
-    @show.register
+    @_show.register
     def _(self, event: ev.CheckpointSaved) -> None:
         self.run_log.add(f"saved {event.tag} checkpoint at iteration {event.iteration:,}: {event.path}")
 
-    @show.register
+    @_show.register
     def _(self, event: ev.EarlyStoppingState) -> None:
         self.early_stopping_panel.set_state(event)
 
-    @show.register
+    @_show.register
     def _(self, event: ev.SettingsChanged) -> None:
         panel = self.early_stopping_panel
         before = panel.settings
@@ -217,6 +260,6 @@ class TrainingScreen(Screen[None]):
         if "early_stopping" in event.changes and panel.settings is not None:
             self.run_log.add(f"early stopping: {describe_changes(before, panel.settings)}, applied {at}")
 
-    @show.register
+    @_show.register
     def _(self, event: ev.RunDetached) -> None:  # an earlier process of this run handed it over (seen when attached)
         self.run_log.add(f"handed over to a background process at iteration {event.iteration:,}")

@@ -13,11 +13,14 @@ import math
 from typing import Any
 
 from rich.color import ColorType
+from textual.app import RenderResult
 from textual.color import ANSI_COLORS
 from textual.theme import Theme
+from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from ..history import log_ticks, nice_ticks
+from ..refresh import CHART_PERIODS, DEFAULT_REFRESH
 
 # A colour as plotext takes it: RGB, one of the terminal's 256 by number, or "default" (the terminal's text).
 PlotColour = tuple[int, int, int] | int | str
@@ -28,7 +31,9 @@ CLEAR_PLOT_THEME = "textual-clear"  # textual-plotext's theme that leaves canvas
 class RunChart(PlotextPlot):
     """A plot over training iterations. Subclasses implement ``draw`` with ``self.plt``."""
 
-    REDRAW_SECONDS = 1.0  # at most one redraw a second, however fast events arrive (cheap over SSH)
+    # At most one redraw every two seconds, however fast events arrive: a redraw resends the whole chart (about
+    # 8-11 KB at 60x19), the most costly thing the app sends over SSH. --refresh slows it further (refresh.py).
+    REDRAW_SECONDS = DEFAULT_REFRESH * CHART_PERIODS
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -37,9 +42,12 @@ class RunChart(PlotextPlot):
         self.start_iteration = 0
         self._dirty = True
         self.redraws = 0  # how many times the plot was rebuilt (tests check the throttle)
+        self.redraw_seconds = self.REDRAW_SECONDS
+        self._redraw_timer: Timer | None = None
+        self._rendered: tuple[tuple[Any, int], RenderResult] | None = None  # (size and redraw, the plot built)
 
     def on_mount(self) -> None:
-        self.set_interval(self.REDRAW_SECONDS, self.redraw_if_dirty)
+        self._redraw_timer = self.set_interval(self.redraw_seconds, self.redraw_if_dirty)
         self.app.theme_changed_signal.subscribe(self, self.on_theme_changed)
         self.on_theme_changed(self.app.current_theme)
 
@@ -61,6 +69,13 @@ class RunChart(PlotextPlot):
         self.start_iteration = start_iteration if first else min(self.start_iteration, start_iteration)
         self.mark_dirty()
 
+    def set_redraw_interval(self, seconds: float) -> None:
+        """Redraw at most every ``seconds`` from now on (the refresh rate changed)."""
+        self.redraw_seconds = seconds
+        if self._redraw_timer is not None:
+            self._redraw_timer.stop()
+            self._redraw_timer = self.set_interval(seconds, self.redraw_if_dirty)
+
     def mark_dirty(self) -> None:
         self._dirty = True
 
@@ -77,6 +92,15 @@ class RunChart(PlotextPlot):
         plt.clear_figure()
         self.draw(plt)
         self.refresh()
+
+    def render(self) -> RenderResult:
+        """The plot as last built for this size: plotext builds it anew on every call (100 ms and more of the
+        UI thread on a busy CPU), and a chart is repainted far more often than it is redrawn (a toast or a
+        screen closing over it), so a key pressed just then would wait for it."""
+        key = (self.size, self.redraws)
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, super().render())
+        return self._rendered[1]
 
     def draw(self, plt: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

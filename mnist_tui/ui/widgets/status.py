@@ -1,4 +1,8 @@
-"""The run's status line: state, epoch and iteration with a progress bar, accuracy, elapsed time, message."""
+"""The run's status line: state, epoch and iteration with a progress bar, accuracy, elapsed time, message.
+
+Each part repaints only when its text changes (a repaint is bytes sent to the user's terminal); a key that
+changes the run shows its pending state here at once (``set_pending``), before the run reports it.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ class StatusPanel(Widget):
         self.steps_per_epoch = 0
         self.iteration = 0
         self.epoch = 0
+        self.pending: str | None = None  # a state asked for and not yet reported ("PAUSING…"), shown at once
+        self._shown: dict[str, object] = {}  # what each part shows now: an unchanged part is not repainted
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-line"):
@@ -50,6 +56,7 @@ class StatusPanel(Widget):
             yield Static("", id="status-progress")  # a rich bar: drawn at its own width, no animation
             yield Label("", id="status-percent")
             yield Label("", id="status-elapsed")
+            yield Label("", id="status-refresh")
         with Horizontal(id="status-detail"):
             yield Label("", id="status-accuracy")
             yield Label("", id="status-message")
@@ -65,10 +72,11 @@ class StatusPanel(Widget):
     # What the app sets ---------------------------------------------------------------------------------
     def set_state(self, state: str, message: str | None = None) -> None:
         label = self.query_one("#status-state", Label)
-        label.remove_class(*(f"-{s}" for s in STATE_LABELS))
+        label.remove_class(*(f"-{s}" for s in STATE_LABELS), "-pending")
         label.add_class(f"-{state}")
         label.update(STATE_LABELS.get(state, state.upper()))
         self.state = state
+        self.pending = None
         if not self.total_steps:  # no run yet: no progress to show, say what is happening instead
             activity = self.query_one("#status-activity", Label)
             if state == events.RunState.FAILED:
@@ -78,6 +86,26 @@ class StatusPanel(Widget):
                 activity.update(message)
         elif message is not None:
             self.set_message(message, error=state == events.RunState.FAILED)
+
+    def set_pending(self, label: str, message: str) -> None:
+        """A command was given and the run has not yet answered: say so at once (``PAUSING…``); the run's next
+        state replaces it."""
+        self.pending = label
+        state = self.query_one("#status-state", Label)
+        state.add_class("-pending")
+        state.update(label)
+        self.set_message(message)
+
+    def set_refresh(self, seconds_text: str) -> None:
+        """The refresh rate, where it is not the default (``describe`` in refresh.py); empty hides it."""
+        self._update("#status-refresh", seconds_text)
+        self.query_one("#status-refresh").display = bool(seconds_text)  # no margin taken when there is none
+
+    def _update(self, selector: str, content: object) -> None:
+        """Show ``content`` in the part ``selector`` unless it shows it already."""
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self.query_one(selector, Static).update(content)  # type: ignore[arg-type]
 
     def set_message(self, message: str, *, error: bool = False) -> None:
         """The second line: what the run says (the latest log line while loading, an error when it failed)."""
@@ -97,19 +125,21 @@ class StatusPanel(Widget):
         self.iteration, self.epoch = iteration, epoch
         epochs = f"/{self.epochs}" if self.epochs else ""
         total = f"/{self.total_steps:,}" if self.total_steps else ""
-        self.query_one("#status-position", Label).update(f"epoch {epoch}{epochs}  iter {iteration:,}{total}")
+        self._update("#status-position", f"epoch {epoch}{epochs}  iter {iteration:,}{total}")
         if self.total_steps:
             done = min(iteration, self.total_steps)
-            self.query_one("#status-progress", Static).update(
-                ProgressBar(
-                    total=self.total_steps,
-                    completed=done,
-                    style=self.get_component_rich_style("status--bar-todo"),
-                    complete_style=self.get_component_rich_style("status--bar-done"),
-                    finished_style=self.get_component_rich_style("status--bar-done"),
+            if self._shown.get("bar") != done:  # the bar renders itself at its width, whatever that is by then
+                self._shown["bar"] = done
+                self.query_one("#status-progress", Static).update(
+                    ProgressBar(
+                        total=self.total_steps,
+                        completed=done,
+                        style=self.get_component_rich_style("status--bar-todo"),
+                        complete_style=self.get_component_rich_style("status--bar-done"),
+                        finished_style=self.get_component_rich_style("status--bar-done"),
+                    )
                 )
-            )
-            self.query_one("#status-percent", Label).update(f"{100 * done // self.total_steps:3d}%")
+            self._update("#status-percent", f"{100 * done // self.total_steps:3d}%")
 
     def set_accuracy(
         self, split: str, latest: float | None, best: float | None, best_iteration: int | None
@@ -129,11 +159,11 @@ class StatusPanel(Widget):
             parts.append(f"best val {fmt.fraction(best_value)}" + (f" @ {at:,}" if at else ""))
         if self._test is not None or not parts:
             parts.append(f"test {fmt.fraction(self._test)}")
-        self.query_one("#status-accuracy", Label).update("  ".join(parts))
+        self._update("#status-accuracy", "  ".join(parts))
 
     def set_waited(self, seconds: float) -> None:
         """How long the app has been starting or loading (shows it is alive while torch and data load)."""
-        self.query_one("#status-waited", Label).update(f"{fmt.duration(seconds)}")
+        self._update("#status-waited", f"{fmt.duration(seconds)}")
 
     def set_elapsed(self, seconds: float | None) -> None:
-        self.query_one("#status-elapsed", Label).update(f"elapsed {fmt.duration(seconds)}")
+        self._update("#status-elapsed", f"elapsed {fmt.duration(seconds)}")
