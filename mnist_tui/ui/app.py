@@ -12,7 +12,6 @@ imported here: the real event source imports the trainer inside the worker, so t
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,26 +23,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.worker import Worker
 
 from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.devstats import read_device_stats
-from .alerts import Alert, run_end_alert, window_title
+from .alerts import Alert, RunAlerts, run_end_alert
 from .commands import COMMANDS
-from .inference import LiveWeights, RunWeights, WeightsSource
 from .keymap import Keymap
 from .lifecycle import RunLifecycle
 from .messages import DeviceStatsRead, EngineEvent
 from .mode import AppMode
-from .refresh import CHART_PERIODS, DEFAULT_REFRESH, next_rate
-from .screens import HelpScreen, TrainingScreen
-from .screens.draw import DrawScreen
+from .refresh import DEFAULT_REFRESH
+from .screens import TrainingScreen
 from .screens.errors import ErrorsScreen
-from .screenshot import save_svg
 from .steering import RunSteering
 from .theme import TERMINAL_DARK
+from .views import RunViews
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from .widgets.early_stopping import EarlyStoppingPanel
 from .workers import EventSource, StatsReader, poll_stats
@@ -54,8 +50,9 @@ def _on_training(name: str) -> Any:
     return property(lambda app: getattr(app.training, name))
 
 
-class MnistApp(RunLifecycle, RunSteering, App[None]):
-    """Shows one run as it happens and steers it (steering.py); lifecycle.py says how it ends."""
+class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
+    """Shows one run as it happens and steers it (steering.py); lifecycle.py says how it ends, views.py what the
+    user looks at, alerts.py what the terminal's bell and title tell a user looking elsewhere."""
 
     CSS_PATH = "app.tcss"
     TITLE = "mnist-tui"
@@ -214,47 +211,10 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         if not self.quitting and self.mode is not AppMode.HISTORY:  # a history replays an end long past
             self._alert(run_end_alert(event, viewer=self.viewer), toast=event.state != ev.RunState.FAILED)
 
-    def _alert(self, alert: Alert, *, toast: bool) -> None:
-        """Tell the user, also in another tmux window or terminal tab: the bell, and a toast."""
-        self.alerts.append(alert)
-        if self.ring_bell:
-            self.bell()
-        if toast:
-            self.notify(alert.message, title=alert.title, severity=alert.severity, timeout=alert.timeout)
-
-    # The terminal's title: state, progress and best accuracy, for the tab bar ------------------------------
-    def _update_window_title(self) -> None:
-        run = self.run_started
-        progress = None
-        if run is not None and run.total_steps > 0:
-            progress = self.latest_iteration / run.total_steps
-        title = window_title(self.run_state, progress, self.accuracy_chart.best)
-        if title != self.window_title:
-            self.window_title = title
-            self._write_terminal("\x1b]2;" + title.replace("\x07", "").replace("\x1b", "") + "\x07")
-
-    def _push_window_title(self) -> None:
-        """Keep the terminal's own title (xterm's title stack), to give it back when the app ends."""
-        self._write_terminal("\x1b[22;2t")
-        self._update_window_title()
-
-    def on_unmount(self) -> None:
-        self._write_terminal("\x1b[23;2t")  # the terminal's title as it was (where it keeps a stack)
-
-    def _write_terminal(self, sequence: str) -> None:
-        if not self.is_headless and self._driver is not None:
-            self._driver.write(sequence)
-
     def _set_state(self, state: str, message: str | None = None) -> None:
         self.run_state = state
         self.training.set_state(state, message, settings_keys=self.check_action("early_stopping", ()) is True)
         self._update_window_title()
-
-    @property
-    def maximizable_panels(self) -> tuple[Widget, ...]:
-        """The panels z (or the palette's "Maximize") can enlarge to the whole screen."""
-        t = self.training
-        return (t.loss_chart, t.accuracy_chart, t.train_digits, t.predictions, t.device_panel, t.early_stopping_panel)
 
     @property
     def error_snapshot(self) -> ev.EvaluationSnapshot | None:
@@ -301,80 +261,6 @@ class MnistApp(RunLifecycle, RunSteering, App[None]):
         if action in ("maximize_panel", "loss_scale", "loss_window", "accuracy_zoom"):
             return self.screen is self.training
         return True
-
-    def action_maximize_panel(self) -> None:
-        """Enlarge the focused panel (the loss chart when none is) to the whole screen, or put it back."""
-        screen = self.training
-        if screen.maximized is not None:
-            screen.minimize()
-            return
-        focused = screen.focused if screen.focused in self.maximizable_panels else None
-        panel = focused or self.loss_chart
-        if not panel.display:
-            panel = self.loss_chart
-        screen.set_focus(panel)
-        screen.maximize(panel, container=False)
-
-    def action_loss_scale(self) -> None:
-        self.loss_chart.toggle_scale()
-
-    def action_loss_window(self) -> None:
-        self.loss_chart.toggle_window()
-
-    def action_accuracy_zoom(self) -> None:
-        self.accuracy_chart.toggle_zoom()
-
-    def action_toggle_digits(self) -> None:
-        self.training.toggle_digits()
-
-    def action_errors(self) -> None:
-        if self.error_snapshot is not None:
-            self.open_screen(ErrorsScreen, self._errors_screen, "the error browser")
-
-    def _errors_screen(self) -> ErrorsScreen:
-        shown = self.error_snapshot
-        screen = ErrorsScreen(shown, run_dir=self.run_dir, live=self.run_active, weights=self.weights_source())
-        screen.other = self.error_snapshots.get(ev.VALIDATION if shown.split == ev.TEST else ev.TEST)
-        return screen
-
-    def action_draw(self) -> None:
-        source = self.weights_source()
-        if source is not None:
-            names = self.run_started.class_names if self.run_started is not None else ()
-            self.open_screen(
-                DrawScreen, lambda: DrawScreen(source, names) if names else DrawScreen(source), "the canvas"
-            )
-
-    def weights_source(self) -> WeightsSource | None:
-        """Where a canvas or the error browser gets weights: the trainer's copies of its latest evaluated weights
-        while this process trains (after the first evaluation), the weights a run ended with once it has, and
-        none for a viewer of a run another process trains."""
-        if self.run_active:
-            in_process = isinstance(self.control, Control) and not self.viewer
-            ready = in_process and self.error_snapshot is not None  # after the first evaluation
-            return LiveWeights(self.control.latest_weights, self.run_dir) if ready else None
-        from ..runs.rundir import RunDirectory
-
-        return RunWeights(self.run_dir) if self.run_dir and RunDirectory(self.run_dir).has_weights() else None
-
-    def action_help(self) -> None:
-        self.open_screen(HelpScreen, lambda: HelpScreen(self.run_dir), "the help")
-
-    def action_refresh_rate(self) -> None:
-        """Step through the refresh rates (refresh.py): slower for a slow link, and back."""
-        seconds = next_rate(self.training.refresh_seconds)
-        self.training.set_refresh(seconds)
-        charts = seconds * CHART_PERIODS
-        self.notify(f"Numbers update every {seconds:g} s, the charts every {charts:g} s", title="Refresh rate")
-
-    def action_screenshot(self) -> None:
-        try:
-            path = save_svg(self, self.run_dir or os.getcwd())
-        except OSError as exc:
-            self.notify(f"Could not save the screenshot: {exc}", severity="error")
-            return
-        self.screenshots.append(path)
-        self.notify(path, title="Screenshot saved")
 
     # Command palette: the same actions, by name -------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
