@@ -1,6 +1,12 @@
 """Each preset, trained in full, per seed: images/s, seconds per epoch, time to 99.0%, final test accuracy.
 
-    python benchmarks/bench_presets.py [--presets fast,tutorial] [--seeds 0,1,2,3,4] [--device cpu] [--as-configured]
+    python benchmarks/bench_presets.py [--presets fast-1epoch,fast] [--seeds 0,1,2,3,4] [--device cpu] [--as-configured]
+
+The presets alternate seed by seed (A B A B ...: seed 0 of each, then seed 1 of each), so that a machine that
+slows down or speeds up during the benchmark weighs on all of them alike; with two or more presets the last
+lines give, per preset against the first, the median and the range of the per-seed ratios of training time
+and of time to 99.0%. Besides the presets, ``fast-1epoch`` is the fast preset's earlier recipe (FastNet, one
+epoch at lr 1e-2, an evaluation every 50 iterations), to measure the current one against.
 
 Each run does the work the tutorial pipeline does (bench_all.py compares the two): it trains on all 60,000
 training images (--val-split 0), with no early stopping and no restored best weights, and every scheduled
@@ -30,6 +36,9 @@ from mnist_tui.engine import events as ev  # noqa: E402
 from mnist_tui.runs.start import make_trainer  # noqa: E402
 
 TARGET = 0.99
+RECIPES = {  # name: (preset, overrides): earlier recipes to compare against, by name
+    "fast-1epoch": ("fast", {"model": "fast", "epochs": 1, "max_steps": None, "lr": 1e-2, "eval_every": 50}),
+}
 
 
 def run_preset(
@@ -53,7 +62,8 @@ def run_preset(
         overrides["epochs"] = epochs
     if max_steps:
         overrides["max_steps"] = max_steps
-    cfg = preset_config(preset, **overrides)
+    name, recipe = RECIPES.get(preset, (preset, {}))
+    cfg = preset_config(name, **{**recipe, **overrides})
     start = t_target = None
     images = 0
     eval_seconds = 0.0
@@ -93,29 +103,46 @@ def main() -> None:
     p.add_argument("--as-configured", action="store_true", help="each preset's own validation split and early stopping")
     args = p.parse_args()
     rows = []
-    print(f"{'preset':<10} {'seed':>4} {'epochs':>6} {'images/s':>9} {'s/epoch':>8} {'t to 99%':>9} {'final':>7}  device")
-    for preset in args.presets.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
+    presets = args.presets.split(",")
+    print(
+        f"{'preset':<12} {'seed':>4} {'epochs':>6} {'images/s':>9} {'s/epoch':>8} {'t to 99%':>9} {'final':>7}  device"
+    )
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for preset in presets:  # alternating: seed 0 of each preset, then seed 1 of each, ...
             r = run_preset(preset, seed, args.device, args.epochs, like_tutorial=not args.as_configured)
             rows.append(r)
             t99 = "never" if r["t99"] is None else f"{r['t99']:.1f} s"
             print(
-                f"{r['preset']:<10} {r['seed']:>4} {r['epochs']:>6} {r['images/s']:>9,.0f} {r['s/epoch']:>8.1f} "
+                f"{r['preset']:<12} {r['seed']:>4} {r['epochs']:>6} {r['images/s']:>9,.0f} {r['s/epoch']:>8.1f} "
                 f"{t99:>9} {r['final']:>7.2%}  {r['device']}",
                 flush=True,
             )
     print()
-    for preset in args.presets.split(","):
+    for preset in presets:
         mine = [r for r in rows if r["preset"] == preset]
         finals = [r["final"] for r in mine]
         reached = [r["t99"] for r in mine if r["t99"] is not None]
-        t99 = f"{statistics.mean(reached):.1f} s" if reached else "never"
+        t99 = f"{statistics.median(reached):.1f} s" if reached else "never"
         print(
             f"{preset}: final test accuracy mean {statistics.mean(finals):.2%} "
             f"(min {min(finals):.2%}, max {max(finals):.2%})"
-            f" over {len(mine)} seeds; reached 99.0% in {len(reached)}/{len(mine)}, mean time to 99.0% {t99}; "
-            f"mean {statistics.mean(r['s/epoch'] for r in mine):.1f} s/epoch"
+            f" over {len(mine)} seeds; reached 99.0% in {len(reached)}/{len(mine)}, median time to 99.0% {t99}; "
+            f"median training time {statistics.median(r['wall'] for r in mine):.1f} s"
         )
+    for preset in presets[1:]:
+        pairs = [
+            (a, b)
+            for a in rows
+            for b in rows
+            if a["preset"] == presets[0] and b["preset"] == preset and a["seed"] == b["seed"]
+        ]
+        for key, label in (("wall", "training time"), ("t99", "time to 99.0%")):
+            ratios = sorted(a[key] / b[key] for a, b in pairs if a[key] and b[key])
+            if ratios:
+                print(
+                    f"{preset} against {presets[0]}, {label}: {statistics.median(ratios):.2f}x shorter "
+                    f"(median of {len(ratios)} seeds, range {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
+                )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ for validation) with early stopping and restore-best off, so its scheduled evalu
 Each pipeline trains --steps iterations (default 300, half an epoch, 6 evaluations) after --warmup (50)
 iterations, and the figures are scaled to one 600-step epoch with its 12 evaluations.
 
-    python benchmarks/bench_tutorial.py [--device cpu] [--steps 300] [--pipelines tutorial,engine,engine-eager]
+The pipelines alternate (A B A B ...) for --pairs rounds (default 3), so that a machine that slows down or
+speeds up during the benchmark weighs on each alike; the table gives each pipeline's median, and the last
+lines the median and the range of the per-round ratios of seconds per epoch against the first pipeline.
+
+    python benchmarks/bench_tutorial.py [--device cpu] [--steps 300] [--pairs 3] [--pipelines tutorial,engine,engine-eager]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -158,30 +163,48 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300, help="timed iterations per pipeline (default 300)")
     p.add_argument("--warmup", type=int, default=50, help="untimed iterations first, a multiple of 50 (default 50)")
     p.add_argument("--pipelines", default="tutorial,engine", help="tutorial, engine, engine-eager (no CUDA graphs)")
+    p.add_argument("--pairs", type=int, default=3, help="alternating rounds of every pipeline (default 3)")
     p.add_argument("--data-dir")
     args = p.parse_args()
     device = resolve_device(args.device)
     resolved = data_mod.resolve("mnist", args.data_dir, log=lambda m: None)
     print(f"device: {device} ({device_name(device)}), torch {torch.__version__}, threads {torch.get_num_threads()}")
-    rows = []
-    for name in args.pipelines.split(","):
-        if name == "tutorial":
-            rows.append(tutorial_pipeline(resolved.files, device, args.steps, args.warmup))
-        elif name == "engine":
-            rows.append(engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup))
-        elif name == "engine-eager":  # the engine with --cuda-graphs off: what the graphs are worth
-            rows.append(engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup, "off"))
-        print(f"  done: {rows[-1]['pipeline']}", flush=True)
-    base = rows[0]["s/epoch"]
+    names = args.pipelines.split(",")
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(1, args.pairs + 1):
+        for name in names:  # alternating: each pipeline once per round
+            if name == "tutorial":
+                r = tutorial_pipeline(resolved.files, device, args.steps, args.warmup)
+            elif name == "engine":
+                r = engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup)
+            elif name == "engine-eager":  # the engine with --cuda-graphs off: what the graphs are worth
+                r = engine_pipeline("mnist", args.data_dir, device, args.steps, args.warmup, "off")
+            else:
+                raise SystemExit(f"unknown pipeline {name!r}: tutorial, engine or engine-eager")
+            runs[name].append(r)
+            print(f"  round {round_}: {r['pipeline']}: {r['s/epoch']:.1f} s/epoch", flush=True)
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[name])
+
+    base = names[0]
     print()
     print(f"{'pipeline':<20} {'images/s':>10} {'s/eval':>8} {'s/epoch':>9} {'speed-up':>9} {'accuracy':>9}  device")
-    for r in rows:
+    for name in names:
+        r = runs[name][-1]
         print(
-            f"{r['pipeline']:<20} {r['images/s']:>10,.0f} {r['s/eval']:>8.2f} {r['s/epoch']:>9.1f} "
-            f"{base / r['s/epoch']:>8.2f}x {r['accuracy']:>9.2%}  {r['device']}"
+            f"{r['pipeline']:<20} {median(name, 'images/s'):>10,.0f} {median(name, 's/eval'):>8.2f} "
+            f"{median(name, 's/epoch'):>9.1f} {median(base, 's/epoch') / median(name, 's/epoch'):>8.2f}x "
+            f"{r['accuracy']:>9.2%}  {r['device']}"
         )
-    print(f"\n(s/epoch = 600 training steps + 12 full test-set evaluations, from {args.steps} timed steps)")
-
+    print(f"\n(medians of {args.pairs} alternating rounds; s/epoch = 600 training steps + 12 full test-set evaluations,")
+    print(f" from {args.steps} timed steps)")
+    for name in names[1:]:
+        ratios = sorted(a["s/epoch"] / b["s/epoch"] for a, b in zip(runs[base], runs[name]))
+        print(
+            f"{name} against {base}: {statistics.median(ratios):.2f}x faster per epoch "
+            f"(median of {len(ratios)} rounds, range {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
+        )
 
 if __name__ == "__main__":
     main()

@@ -46,7 +46,8 @@ def conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class FastNet(nn.Sequential):
-    """The `fast` preset's network: four 3x3 conv-BN-ReLU blocks and a linear head, 38k parameters.
+    """The `fast` preset's first network (runs made with it still load): four 3x3 conv-BN-ReLU blocks and a linear
+    head, 38k parameters.
 
     Chosen by measurement on a 2-core CPU: with one-cycle Adam at batch 256 it passes 99% test accuracy
     within one epoch at about a third fewer multiply-adds per image than the tutorial network's, whose
@@ -61,6 +62,29 @@ class FastNet(nn.Sequential):
             *conv_bn(32, 32),
             nn.MaxPool2d(2),  # 7x7
             *conv_bn(32, 64),
+            nn.MaxPool2d(2),  # 3x3
+            nn.Flatten(),
+            nn.Linear(64 * 3 * 3, num_classes),
+        )
+
+
+class LeanNet(nn.Sequential):
+    """The `fast` preset's network: the 28x28 digit folded into a 14x14 image of 4 channels (each 2x2 block of
+    pixels as 4 values, nothing lost), then three 3x3 conv-BN-ReLU blocks and a linear head; 49k parameters,
+    2.26M multiply-adds per image (FastNet: 3.73M).
+
+    No layer works at 28x28, where a CPU spends its time on memory traffic rather than arithmetic: a training
+    step costs about a third of FastNet's on 2 CPU cores, so 1.5 epochs take about half of FastNet's one
+    epoch, and pass 99.0% test accuracy with a margin on every seed tried.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__(
+            nn.PixelUnshuffle(2),  # 4 x 14x14
+            *conv_bn(4, 32),
+            nn.MaxPool2d(2),  # 7x7
+            *conv_bn(32, 48),
+            *conv_bn(48, 64),
             nn.MaxPool2d(2),  # 3x3
             nn.Flatten(),
             nn.Linear(64 * 3 * 3, num_classes),
@@ -93,6 +117,7 @@ class BestNet(nn.Sequential):
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "tutorial": TutorialNet,
     "fast": FastNet,
+    "lean": LeanNet,
     "best": BestNet,
 }
 

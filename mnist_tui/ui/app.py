@@ -124,6 +124,7 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
 
     def on_training_screen_ready(self) -> None:
         """The screen is composed: say the run is starting, and start it (its events need the widgets)."""
+        self._push_window_title()  # keep the terminal's own title first, to give it back at the end
         self._set_state(ev.RunState.STARTING, "starting: importing PyTorch and the trainer…")
         if self.banner:
             self.run_log.add(self.banner)
@@ -132,7 +133,6 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
             self.notify(problem, title="Keymap", severity="warning", timeout=20)
         for panel in self.maximizable_panels:
             panel.can_focus = True  # tab moves between the panels; z (or the palette) enlarges the focused one
-        self._push_window_title()
         self._start_trainer()
 
     def on_resize(self) -> None:
