@@ -70,6 +70,7 @@ def run_preset(
     for event in make_trainer(cfg).run():
         if isinstance(event, ev.RunStarted):
             start, device_name = time.perf_counter(), f"{event.device} ({event.device_name})"
+            steps_per_epoch = event.steps_per_epoch
         elif isinstance(event, ev.StepMetrics):
             images = event.iteration * cfg.batch_size
         elif isinstance(event, ev.Evaluation) and event.weights_from is None:
@@ -83,9 +84,9 @@ def run_preset(
             return {
                 "preset": preset,
                 "seed": seed,
-                "epochs": event.epoch,
+                "epochs": round(event.iteration / steps_per_epoch, 2),  # 280 steps of 235: 1.19
                 "images/s": images / max(wall - eval_seconds, 1e-9),
-                "s/epoch": wall / max(event.epoch, 1),
+                "s/epoch": wall * steps_per_epoch / max(event.iteration, 1),
                 "t99": t_target,
                 "final": event.final_accuracy,  # of the test set
                 "wall": wall,

@@ -250,7 +250,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "lean",
         "val_split": 0,  # it keeps its final weights: nothing to decide, so it trains on all 60,000
         "epochs": 2,
-        "max_steps": 350,  # 1.5 epochs at batch 256: the one-cycle schedule spans these 350 steps
+        "max_steps": 280,  # 1.2 epochs at batch 256: the one-cycle schedule spans these 280 steps
         "batch_size": 256,
         "lr": 2e-2,
         "weight_decay": 0.0,
@@ -279,8 +279,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_NOTES: dict[str, str] = {
     "tutorial": "the tutorial's network and recipe, 5,000 images held out for validation: 99.07% mean final test "
     "accuracy over 3 seeds, early-stopped on validation accuracy",
-    "fast": "a 38k-parameter conv-BN net, one epoch, one-cycle Adam, all 60,000 images (--val-split 0): about "
-    "99.1% in under half a minute on 2 CPU cores, a third of a second on an H100",
+    "fast": "a 49k-parameter conv-BN net that folds each digit to 4x14x14 first, 280 steps (1.2 epochs) of one-cycle "
+    "Adam, all 60,000 images (--val-split 0): 99.13% mean over 5 seeds, 99.0% in about 10 s on 2 CPU cores",
     "best": "a 289k-parameter conv-BN net, 20 epochs of augmented digits, EMA weights, all 60,000 images: 99.73% "
     "mean over 3 seeds; "
     "about 25 min on 2 CPU cores, 12 s on an H100",

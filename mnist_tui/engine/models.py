@@ -73,9 +73,9 @@ class LeanNet(nn.Sequential):
     pixels as 4 values, nothing lost), then three 3x3 conv-BN-ReLU blocks and a linear head; 49k parameters,
     2.26M multiply-adds per image (FastNet: 3.73M).
 
-    No layer works at 28x28, where a CPU spends its time on memory traffic rather than arithmetic: a training
-    step costs about a third of FastNet's on 2 CPU cores, so 1.5 epochs take about half of FastNet's one
-    epoch, and pass 99.0% test accuracy with a margin on every seed tried.
+    No layer works at 28x28, where a CPU spends its time moving activations rather than multiplying: a training
+    step costs about a third of FastNet's on 2 CPU cores, and 1.2 epochs of it (the fast preset) pass 99.0%
+    test accuracy on every seed tried, sooner than one epoch of FastNet.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
