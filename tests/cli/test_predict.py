@@ -107,6 +107,6 @@ def test_the_test_sets_own_digits_as_files(monkeypatch, tmp_path_factory, tmp_pa
     right = sum(o["label"] == str(labels[i]) for i, o in enumerate(objects))
     assert right >= 990, f"{right} of 1000 right"
     run = RunDirectory(run_dir)
-    direct = Predictor.from_checkpoint(run.final_weights(), "fast").probabilities(images).argmax(1)
+    direct = Predictor.from_checkpoint(run.final_weights(), run.read_config().model).probabilities(images).argmax(1)
     agree = sum(o["label"] == str(direct[i]) for i, o in enumerate(objects))
     assert agree >= 995, f"the files' predictions agree with the digits' own on {agree} of 1000"
