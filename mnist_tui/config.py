@@ -292,6 +292,8 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
     values: dict[str, Any] = {**PRESETS[name], "preset": name}
+    if "epochs" in overrides and "max_steps" not in overrides:
+        values.pop("max_steps", None)  # a preset's step budget belongs to its own epochs: --epochs replaces both
     es = {**values.pop("early_stopping", {}), **overrides.pop("early_stopping", {})}
     values.update(overrides)
     values["early_stopping"] = EarlyStoppingConfig(**es)
