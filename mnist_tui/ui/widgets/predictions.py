@@ -29,10 +29,14 @@ class PredictionStrip(DigitGrid):
         self.border_title = "Predictions"
 
     def set_predictions(self, predictions: Sequence[int], iteration: int) -> None:
-        """The model's labels for the test images, from the evaluation at ``iteration``."""
-        self.predictions = tuple(predictions)
+        """The model's labels for the test images, from the evaluation at ``iteration``. Repainted only when
+        they changed: each repaint sends every line of the digits to the terminal (a slow link feels it)."""
+        predictions = tuple(predictions)
+        changed = predictions != self.predictions
+        self.predictions = predictions
         self.iteration = iteration
-        self.refresh_layout_info()
+        if changed:
+            self.refresh_layout_info()
 
     @property
     def right(self) -> int:
@@ -55,7 +59,7 @@ class PredictionStrip(DigitGrid):
             subtitle = "no evaluation yet"
         else:
             n = min(len(self.predictions), len(self.labels))
-            subtitle = f"iter {self.iteration:,}: {self.right}/{n} right"
+            subtitle = f"{self.right}/{n} right"  # no iteration: the status line has it, and this stays put
         if shown < len(self.images):
             subtitle += f" · {shown} of {len(self.images)} shown"
         if subtitle != self.border_subtitle:
