@@ -53,8 +53,25 @@ def launch(
         args += ["--changes", json.dumps(changes)]
     if paused:
         args.append("--paused")
+    started = start_detached(["-m", "mnist_tui.runs.background", *args], "run")
+    if isinstance(started, int):
+        return started
+    proc, first = started
+    run_dir = first.split(" ", 1)[1]
+    if not quiet:
+        print(f"training in the background (pid {proc.pid}): {run_dir}")
+        print(f"  watch and steer it:  mnist-tui attach {run_dir}")
+        print("  list runs:           mnist-tui runs")
+        print(f"  its output:          {Path(run_dir) / LOG_NAME}")
+    return 0
+
+
+def start_detached(argv: list[str], what: str) -> tuple[subprocess.Popen, str] | int:
+    """Start ``python ARGV`` in a session of its own and wait until it says it is ready (its first line,
+    "ready ..."): the process and that line; or, when it ended before that, its exit code (at least 1), its
+    message shown on stderr. ``what`` names it in the message when it left none ("run", "sweep")."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mnist_tui.runs.background", *args],
+        [sys.executable, *argv],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -63,24 +80,18 @@ def launch(
     )
     assert proc.stdout is not None and proc.stderr is not None
     first = ""
-    for raw in proc.stdout:  # "ready RUN_DIR" once training starts; EOF when it failed before that
+    for raw in proc.stdout:  # "ready ..." once it runs; EOF when it failed before that
         first = raw.decode(errors="replace").strip()
         if first.startswith(READY):
             break
     if not first.startswith(READY):
         code = proc.wait()
         message = proc.stderr.read().decode(errors="replace").strip()
-        print(message or f"mnist-tui: error: the background run ended at start (exit code {code})", file=sys.stderr)
+        print(message or f"mnist-tui: error: the background {what} ended at start (exit code {code})", file=sys.stderr)
         return code or 1
-    run_dir = first.split(" ", 1)[1]
     proc.stdout.close()
     proc.stderr.close()
-    if not quiet:
-        print(f"training in the background (pid {proc.pid}): {run_dir}")
-        print(f"  watch and steer it:  mnist-tui attach {run_dir}")
-        print("  list runs:           mnist-tui runs")
-        print(f"  its output:          {Path(run_dir) / LOG_NAME}")
-    return 0
+    return proc, first
 
 
 def serve(

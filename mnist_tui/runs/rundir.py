@@ -43,7 +43,11 @@ def default_run_dir(config: TrainConfig) -> Path:
     """A new directory under ``runs_root()`` named by the time, the data set and the model."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
-    base = runs_root() / f"{stamp}-{name}-{config.model}"
+    return unused_path(runs_root() / f"{stamp}-{name}-{config.model}")
+
+
+def unused_path(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist yet."""
     path, n = base, 1
     while path.exists():
         n += 1

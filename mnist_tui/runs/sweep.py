@@ -41,7 +41,7 @@ from ..engine import events as ev
 from ..engine.errors import InputError, RunDirError
 from ..engine.files import atomic_write, open_nofollow
 from .catalogue import CRASHED, DAMAGED, SWEEP_PLAN, RunInfo, read_run
-from .rundir import RunDirectory, runs_root
+from .rundir import RunDirectory, runs_root, unused_path
 
 PLAN_VERSION = 1
 RESULTS = "sweep.csv"
@@ -148,12 +148,7 @@ class SweepPlan:
 # --- the sweep directory --------------------------------------------------------------------------------
 def default_sweep_dir() -> Path:
     """A new directory under ``runs_root()`` named by the time (``mnist-tui runs`` finds its runs there)."""
-    base = runs_root() / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-sweep"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return unused_path(runs_root() / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-sweep")
 
 
 def is_sweep(path: str | os.PathLike) -> bool:
@@ -715,29 +710,12 @@ def launch_detached(argv: Sequence[str], sweep: SweepDirectory) -> int:
     """Start ``python -m mnist_tui ARGV`` (a sweep command with ``--background``) in a session of its own and
     return once it runs its sweep (0) or has failed to (its exit code, its message shown): as background.launch
     does for a run."""
-    from .background import READY
+    from .background import start_detached
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mnist_tui", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    first = ""
-    for raw in proc.stdout:
-        first = raw.decode(errors="replace").strip()
-        if first.startswith(READY):
-            break
-    if not first.startswith(READY):
-        code = proc.wait()
-        message = proc.stderr.read().decode(errors="replace").strip()
-        print(message or f"mnist-tui: error: the background sweep ended at start (exit code {code})", file=sys.stderr)
-        return code or 1
-    proc.stdout.close()
-    proc.stderr.close()
+    started = start_detached(["-m", "mnist_tui", *argv], "sweep")
+    if isinstance(started, int):
+        return started
+    proc, _ = started
     print(f"sweeping in the background (pid {proc.pid}): {sweep.path}")
     print(f"  watch it:        mnist-tui compare {sweep.path}")
     print(f"  its table:       mnist-tui sweep --report {sweep.path}")
