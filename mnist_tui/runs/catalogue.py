@@ -227,6 +227,39 @@ def latest_active(roots: Iterable[str | os.PathLike] | None = None) -> RunInfo |
     return next((r for r in list_runs(roots) if r.active), None)
 
 
+class MetricsFollower:
+    """The lines of a run's metrics.jsonl added since the last ``read``, as (wall time, event): whole lines
+    only (a line being written is read next time), damaged lines skipped. ``kinds``: only events of these
+    kinds (``RunStarted.kind`` ...), the others skipped before they are parsed."""
+
+    def __init__(self, run_dir: str | os.PathLike, *, kinds: Iterable[str] | None = None) -> None:
+        self.path = Path(run_dir) / RunDirectory.METRICS
+        self.position = 0
+        self.kinds = None if kinds is None else tuple(f'"{kind}"'.encode() for kind in kinds)
+
+    def read(self) -> list[tuple[float, ev.Event]]:
+        out: list[tuple[float, ev.Event]] = []
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.position)
+                lines = f.readlines()
+        except OSError:
+            return out
+        for line in lines:
+            if not line.endswith(b"\n"):
+                break  # being written: read it next time
+            self.position += len(line)
+            if self.kinds is not None and not any(kind in line[:64] for kind in self.kinds):
+                continue
+            try:
+                data = json.loads(line)
+                t = data.get("t")
+                out.append((float(t) if isinstance(t, (int, float)) else math.nan, ev.event_from_dict(data)))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+        return out
+
+
 def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: float = 0.5) -> Iterator[ev.Event]:
     """A run's events from metrics.jsonl, for a viewer of a run that has no socket to attach to.
 
@@ -235,24 +268,13 @@ def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: floa
     without one gets a RunFinished(failed) saying so.
     """
     rd = RunDirectory(path)
-    metrics = rd.path / RunDirectory.METRICS
+    follower = MetricsFollower(rd.path)
     finished = False
-    position = 0
     while True:
         alive = follow and process_alive(rd.read_process())  # asked before reading: no last lines missed
-        if metrics.exists():
-            with open(metrics, "rb") as f:
-                f.seek(position)
-                for line in f:
-                    if not line.endswith(b"\n"):
-                        break  # being written: read it next time
-                    position += len(line)
-                    try:
-                        event = ev.event_from_dict(json.loads(line))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-                    finished = isinstance(event, ev.RunFinished)
-                    yield event
+        for _, event in follower.read():
+            finished = isinstance(event, ev.RunFinished)
+            yield event
         if finished or not alive:
             break
         time.sleep(poll)

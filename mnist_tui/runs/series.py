@@ -2,9 +2,8 @@
 
 Each evaluation recorded in ``metrics.jsonl`` (validation or test: loss and accuracy) and each training
 loss becomes a point with three positions (iteration, epochs trained, wall seconds since the run started, the
-line's ``t``), so a view can put any of them on x. ``recorded_events`` (catalogue.py) drops ``t`` and blocks
-while it follows, so a run here reads through its own ``MetricsFollower``: the same rules (whole lines only,
-a damaged line skipped), but a call returns what is new at once, for a screen that polls several live runs.
+line's ``t``), so a view can put any of them on x. A run is read through ``catalogue.MetricsFollower``, whose
+``read`` returns what is new at once, for a screen that polls several live runs.
 
 What differs between runs (``differing_settings``) and each run's row of the comparison table
 (``compare_columns``, ``compare_cells``) are computed here once for the headless table and the app.
@@ -13,7 +12,6 @@ Stdlib only: no torch.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from array import array
@@ -24,14 +22,14 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..engine import events as ev
-from .catalogue import CRASHED, DAMAGED, process_alive, read_run
+from .catalogue import CRASHED, DAMAGED, MetricsFollower, process_alive, read_run
 from .rundir import RunDirectory, RunDirError
 
 TRAIN = "train"  # the training loss, per step: a set with a loss and no accuracy
 SETS = (ev.VALIDATION, ev.TEST, TRAIN)
 
 # The kinds of line a comparison reads; the others (previews, snapshots) are skipped before parsing.
-_KINDS = (b'"run_started"', b'"step"', b'"evaluation"', b'"state"', b'"run_finished"', b'"settings"')
+KINDS = ("run_started", "step", "evaluation", "state", "run_finished", "settings")
 
 
 @dataclass(frozen=True)
@@ -66,36 +64,6 @@ class TrainLoss:
         self.losses.append(loss)
 
 
-class MetricsFollower:
-    """The lines of a run's metrics.jsonl added since the last ``read``, as (wall time, event)."""
-
-    def __init__(self, run_dir: str | os.PathLike) -> None:
-        self.path = Path(run_dir) / RunDirectory.METRICS
-        self.position = 0
-
-    def read(self) -> list[tuple[float, ev.Event]]:
-        """What is new: whole lines only (a line being written is read next time); damaged lines are skipped."""
-        out: list[tuple[float, ev.Event]] = []
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.position)
-                lines = f.readlines()
-        except OSError:
-            return out
-        for line in lines:
-            if not line.endswith(b"\n"):
-                break  # being written: read it next time
-            self.position += len(line)
-            if not any(kind in line[:64] for kind in _KINDS):
-                continue
-            try:
-                data = json.loads(line)
-                out.append((float(data.get("t", math.nan)), ev.event_from_dict(data)))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-        return out
-
-
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -124,7 +92,7 @@ class RunSeries:
         self.lrs: list[tuple[int, float, float]] = []  # (iteration, wall time, lr) of each step line
         self.started_at = 0.0  # when the run started, in seconds since the epoch (its wall times count from it)
         self._last_wall = 0.0
-        self._follower = MetricsFollower(self.path)
+        self._follower = MetricsFollower(self.path, kinds=KINDS)
         info = read_run(self.path)
         if info is None:
             self.problem = f"{self.path}: holds no run (no {RunDirectory.CONFIG})"
