@@ -44,7 +44,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_presets import run_preset  # noqa: E402
+from bench_presets import ratio_summary, run_preset  # noqa: E402
 
 from mnist_tui.engine import data as data_mod  # noqa: E402
 from mnist_tui.engine.device import device_name, resolve_device  # noqa: E402
@@ -210,12 +210,10 @@ def main() -> None:
         # Ratios of runs of the same seed, taken next to each other: their median and range.
         pairs = [(base[r["seed"]], r) for r in rows if r["name"] == name and r["seed"] in base]
         for key, what in (("s/epoch", "faster per epoch"), ("t99", "shorter time to 99.0%")):
-            ratios = sorted(b[key] / r[key] for b, r in pairs if b[key] and r[key])
-            if ratios:
-                print(
-                    f"  {name} against the tutorial pipeline: {statistics.median(ratios):.2f}x {what} "
-                    f"(median of {len(ratios)} side-by-side pairs, range {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
-                )
+            ratios = (b[key] / r[key] for b, r in pairs if b[key] and r[key])
+            summary = ratio_summary(ratios, what, "side-by-side pairs")
+            if summary:
+                print(f"  {name} against the tutorial pipeline: {summary}")
     print(f"device: {device} ({device_name(device)})")
 
 

@@ -39,6 +39,7 @@ from mnist_tui.engine import events as ev  # noqa: E402
 from mnist_tui.engine.device import device_name, resolve_device  # noqa: E402
 from mnist_tui.engine.models import TutorialNet  # noqa: E402
 from mnist_tui.runs.start import make_trainer  # noqa: E402
+from bench_presets import ratio_summary  # noqa: E402 (this folder is on sys.path when run as a script)
 
 STEPS_PER_EPOCH = 600
 EVAL_EVERY = 50
@@ -200,11 +201,8 @@ def main() -> None:
     print(f"\n(medians of {args.pairs} alternating rounds; s/epoch = 600 training steps + 12 full test-set evaluations,")
     print(f" from {args.steps} timed steps)")
     for name in names[1:]:
-        ratios = sorted(a["s/epoch"] / b["s/epoch"] for a, b in zip(runs[base], runs[name]))
-        print(
-            f"{name} against {base}: {statistics.median(ratios):.2f}x faster per epoch "
-            f"(median of {len(ratios)} rounds, range {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
-        )
+        ratios = (a["s/epoch"] / b["s/epoch"] for a, b in zip(runs[base], runs[name]))
+        print(f"{name} against {base}: {ratio_summary(ratios, 'faster per epoch', 'rounds')}")
 
 if __name__ == "__main__":
     main()
