@@ -14,7 +14,6 @@ the README keeps them apart from the single-model figures).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -22,9 +21,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# On a CPU shared with other work, OpenMP threads that spin while waiting at a barrier slow training several
-# times over; passive waiting costs about 4% on idle cores (measured). Set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from mnist_tui.config import preset_config  # noqa: E402
 from mnist_tui.engine import events as ev  # noqa: E402

@@ -34,6 +34,7 @@ from .analysis import EvalOutcome, make_snapshot, predict, write_error_csvs
 from .augment import random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
 from .control import Control
+from .cpu_share import CpuShare, sharing_enabled
 from .device import autocast_dtype, choose_device, compile_model, device_name, eval_batch_size, use_cuda_graphs
 from .device_data import DeviceData, EvalSet
 from .early_stopping import metric_value
@@ -94,6 +95,7 @@ class Trainer:
         self.weights = "last"  # what the run ends with: "last", or "best from iteration N"
         self.data: DeviceData | None = None  # the data set on the device, once loaded
         self.snapshots: dict[str, EvaluationSnapshot] = {}  # what the latest evaluation of each set got wrong
+        self.cpu_share: CpuShare | None = None  # this run's share of the CPU's threads, on a CPU (cpu_share.py)
         try:
             yield from self._emit(StateChanged(RunState.LOADING, "starting torch"))
             yield from self._setup()
@@ -108,6 +110,8 @@ class Trainer:
                 message = f"{type(exc).__name__}: {message}"
             yield from self._finish(Reason.FAILED, message, bad_input=isinstance(exc, InputError))
         finally:
+            if self.cpu_share is not None:
+                self.cpu_share.leave()
             if self.run_dir is not None:
                 self.run_dir.close()
 
@@ -138,6 +142,9 @@ class Trainer:
         self.device, self.device_str = device, str(device)
         if why:
             yield from self._emit(Log(why))
+        if device.type == "cpu" and sharing_enabled(cfg.threads):
+            self.cpu_share = CpuShare(torch.get_num_threads())
+            yield from self._share_cpu(join=True)
         resolved, arrays = yield from self._load_data()
         split = split_training_set(arrays.train_labels, cfg.val_split, cfg.seed)
         # The run directory is made only once the input is known to be good.
@@ -392,6 +399,8 @@ class Trainer:
         """Wait for resume or stop, saving on request; whether it was a stop (a detached run stays paused)."""
         yield from self._flush()
         paused_at = time.monotonic()
+        if self.cpu_share is not None:
+            self.cpu_share.leave()  # a paused run trains on nothing: the other runs may have its threads
         yield from self._emit(StateChanged(RunState.PAUSED, "paused"))
         while self.control.paused and not self.control.stop_requested:
             self.control.wait_for_command()
@@ -399,6 +408,8 @@ class Trainer:
                 yield from self._save("last")
         stopped = self.control.stop_requested
         self.window.leave_out(time.monotonic() - paused_at)
+        if self.cpu_share is not None and not stopped:
+            yield from self._share_cpu(join=True)
         if not stopped:
             yield from self._emit(StateChanged(RunState.RUNNING, "training"))
         return stopped
@@ -411,6 +422,20 @@ class Trainer:
         self.state.train_seconds = metrics.elapsed
         yield from self._emit(metrics)
         self.divergence.training_loss(metrics.losses, self.state.iteration, self.learner.lr)
+        if self.cpu_share is not None:
+            yield from self._share_cpu()
+
+    def _share_cpu(self, join: bool = False) -> Iterator[Event]:
+        """On the CPU: recount the runs that share it and take this run's share of the threads (cpu_share.py)."""
+        share = self.cpu_share
+        if join:
+            share.join()
+            if share.problem:
+                yield from self._emit(Log(share.problem, "warning"))
+                share.problem = None
+        line = share.adjust()
+        if line:
+            yield from self._emit(Log(line))
 
     # --- evaluation, early stopping, learning rate --------------------------------------------------------
     def _evaluate_and_check(self, scheduled: bool = True) -> Generator[Event, None, bool]:
