@@ -1,7 +1,11 @@
 """Shared behaviour of the run charts: iterations on x, epoch boundaries, throttled redraws.
 
-Data arrives as often as the trainer reports; the chart only marks itself dirty and redraws on a timer a few
-times a second at most. Each chart draws with its own ``self.plt`` (textual-plotext), never module state.
+Data arrives as often as the trainer reports; the chart only marks itself dirty and redraws on a timer every
+two seconds at most. A redraw draws into a plotext figure of its own (``self.plt``, never module state) on the
+UI thread, which is quick, and the timer's redraws build that figure into text in a thread: plotext's build
+takes 60-130 ms of a busy CPU, and a key pressed while the UI thread built two charts waited a quarter of a
+second to show. Until a build arrives the chart shows the one before; a redraw asked for directly (a key that
+changes the view, a theme) builds at once, so it shows in the same frame.
 Colours come from the chart's component classes, styled in ``app.tcss`` with the theme's variables, so the
 charts recolour when the theme changes. Under an ANSI theme (the default: the terminal's own colours) a colour
 is one of the terminal's 16, passed to plotext as its number, and the plot's canvas is the terminal's own.
@@ -10,14 +14,19 @@ is one of the terminal's 16, passed to plotext as its number, and the plot's can
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from rich.color import ColorType
-from textual.app import RenderResult
+from rich.text import Text
 from textual.color import ANSI_COLORS
+from textual.geometry import Size
+from textual.message import Message
 from textual.theme import Theme
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from ..history import log_ticks, nice_ticks
 from ..refresh import CHART_PERIODS, DEFAULT_REFRESH
@@ -26,6 +35,15 @@ from ..refresh import CHART_PERIODS, DEFAULT_REFRESH
 PlotColour = tuple[int, int, int] | int | str
 DEFAULT_COLOUR = "default"  # a component without a colour: the theme's text colour, never a fixed one
 CLEAR_PLOT_THEME = "textual-clear"  # textual-plotext's theme that leaves canvas and ticks to the terminal
+
+
+@dataclass(frozen=True)
+class BuiltPlot:
+    """A figure built into text: which redraw it was, and for what size."""
+
+    redraw: int
+    size: Size
+    text: Text
 
 
 class RunChart(PlotextPlot):
@@ -44,7 +62,7 @@ class RunChart(PlotextPlot):
         self.redraws = 0  # how many times the plot was rebuilt (tests check the throttle)
         self.redraw_seconds = self.REDRAW_SECONDS
         self._redraw_timer: Timer | None = None
-        self._rendered: tuple[tuple[Any, int], RenderResult] | None = None  # (size and redraw, the plot built)
+        self._built: BuiltPlot | None = None  # the newest figure built, shown until a newer one is
 
     def on_mount(self) -> None:
         self._redraw_timer = self.set_interval(self.redraw_seconds, self.redraw_if_dirty)
@@ -80,27 +98,58 @@ class RunChart(PlotextPlot):
         self._dirty = True
 
     def redraw_if_dirty(self) -> None:
-        """What the chart's timer calls: redraw if data arrived since the last redraw."""
+        """What the chart's timer calls: if data arrived since the last redraw, draw now and build in a thread."""
         if self._dirty:
-            self.redraw()
+            plot, built_for = self._draw()
+            self.run_worker(partial(self._build_in_thread, plot, built_for), thread=True, group="chart-build")
 
     def redraw(self) -> None:
-        """Rebuild the plot now (the timer calls this when new data arrived)."""
+        """Draw and build the plot now, on this thread: what a key that changes the view, or a theme, calls."""
+        self._accept(self._build_now())
+
+    def _build_now(self) -> BuiltPlot:
+        plot, (redraw, size) = self._draw()
+        return BuiltPlot(redraw, size, Text.from_ansi(plot.build()))
+
+    def _draw(self) -> tuple[Plot, tuple[int, Size]]:
+        """A fresh figure with the chart's data, sized and themed for the chart as it is now (each build has
+        a figure of its own: a thread building one shares nothing with the next redraw)."""
         self._dirty = False
         self.redraws += 1
-        plt = self.plt
-        plt.clear_figure()
-        self.draw(plt)
-        self.refresh()
+        plot = self._plot = Plot()  # self.plt from now on
+        self.draw(plot)
+        width, height = self.size
+        plot.plotsize(width, height)
+        plot._set_size(width, height)  # as textual-plotext's own render does: plotsize alone does not resize
+        plot.theme(self._get_plotext_theme_name(self.app.theme))
+        return plot, (self.redraws, self.size)
 
-    def render(self) -> RenderResult:
-        """The plot as last built for this size: plotext builds it anew on every call (100 ms and more of the
-        UI thread on a busy CPU), and a chart is repainted far more often than it is redrawn (a toast or a
-        screen closing over it), so a key pressed just then would wait for it."""
-        key = (self.size, self.redraws)
-        if self._rendered is None or self._rendered[0] != key:
-            self._rendered = (key, super().render())
-        return self._rendered[1]
+    def _build_in_thread(self, plot: Plot, built_for: tuple[int, Size]) -> None:
+        redraw, size = built_for
+        self.post_message(self.Built(BuiltPlot(redraw, size, Text.from_ansi(plot.build()))))
+
+    class Built(Message):
+        """A figure built in a thread, for the chart to show."""
+
+        def __init__(self, built: BuiltPlot) -> None:
+            super().__init__()
+            self.built = built
+
+    def on_run_chart_built(self, message: Built) -> None:
+        message.stop()
+        self._accept(message.built)
+
+    def _accept(self, built: BuiltPlot) -> None:
+        """Show ``built`` unless a later redraw's figure is shown already (a thread can finish late)."""
+        if self._built is None or built.redraw >= self._built.redraw:
+            self._built = built
+            self.refresh()
+
+    def render(self) -> Text:
+        """The newest figure built for this size; the first paint and a new size build one now."""
+        if self._built is None or self._built.size != self.size:
+            self._built = self._build_now()  # being painted already: no refresh to ask for
+        return self._built.text
 
     def draw(self, plt: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
