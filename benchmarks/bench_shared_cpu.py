@@ -6,7 +6,7 @@ Every run is ``mnist-tui --headless --max-steps STEPS --eval-every 1000`` in a p
 recipe: one evaluation, at the end), and its figure is the training time its summary.json reports.
 
 1. Alone, alternating (A B A B ...): a run as it is (it counts the runs sharing its CPU, see
-   mnist_tui/engine/cpu_share.py) against a run with ``--threads`` fixed at the same count (it counts nothing:
+   mnist_tui/engine/cpu_share.py) against a run with ``--threads`` fixed at the same count (it takes no share:
    what every run did before). The ratio says what counting costs a lone run.
 2. Two runs started together, as they are, ``--pairs`` times: each one's share of its lone throughput
    (median lone time / its time).

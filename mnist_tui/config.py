@@ -260,9 +260,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "best": {  # a 289k-parameter conv-BN net on digits augmented on the device, one-cycle Adam, EMA weights
         "model": "best",
-        "epochs": 20,
-        "batch_size": 128,
-        "lr": 3e-3,
+        "epochs": 8,  # 20 epochs (batch 128, lr 3e-3) gain about 0.03 points for 2.5 times the time
+        "batch_size": 256,
+        "lr": 6e-3,
         "weight_decay": 0.0,
         "schedule": "onecycle",
         "label_smoothing": 0.1,

@@ -5,10 +5,10 @@ runs on the same cores, each with a thread per core, wait on threads the other r
 each ran 4 to 56 times slower than alone. Waiting passively instead (``OMP_WAIT_POLICY=PASSIVE``) avoids the
 collapse but costs a lone run about 40%.
 
-So a run on the CPU whose threads nobody fixed (no ``--threads``, no ``OMP_NUM_THREADS``) leaves a claim, a file
-named by its process id, in a directory every run on this machine shares; about once a second (at the loop's
-metrics events) it counts the live claims and trains on ``threads // claims`` threads (at least 1), where
-``threads`` is what torch would use alone. A lone run keeps every thread and spins as before; two runs on 2 cores
+So every run on the CPU leaves a claim, a file named by its process id, in a directory every run on this machine
+shares. A run whose threads nobody fixed (no ``--threads``, no ``OMP_NUM_THREADS``) counts the live claims about
+once a second (at the loop's metrics events) and trains on ``threads // claims`` threads (at least 1), where
+``threads`` is what torch would use alone; a run with fixed threads keeps them, and is counted by the others. A lone run keeps every thread and spins as before; two runs on 2 cores
 take one each and never wait on a thread that is not running. A paused run withdraws its claim. A claim whose
 process has ended (killed, crashed) is removed by the next run that counts it.
 
@@ -47,10 +47,14 @@ class CpuShare:
     """This process's claim on the CPU, and the threads it may use.
 
     ``threads``: what the process would use alone (torch's count when the run starts). ``directory``: the claims.
+    ``adaptive``: whether it takes its share (False: its threads were fixed; it only claims, to be counted).
     """
 
-    def __init__(self, threads: int, directory: Path | None = None, pid: int | None = None) -> None:
+    def __init__(
+        self, threads: int, directory: Path | None = None, pid: int | None = None, *, adaptive: bool = True
+    ) -> None:
         self.alone = max(1, threads)
+        self.adaptive = adaptive
         self.directory = directory or default_directory()
         self.pid = pid or os.getpid()
         self.claim = self.directory / str(self.pid)
@@ -77,7 +81,8 @@ class CpuShare:
             self.claim.unlink(missing_ok=True)
         except OSError:
             pass
-        self._set(self.alone)
+        if self.adaptive:
+            self._set(self.alone)
 
     # --- counting --------------------------------------------------------------------------------------------
     def count(self) -> int:
@@ -115,7 +120,7 @@ class CpuShare:
     def adjust(self, now: float | None = None) -> str | None:
         """Recount when due and set the threads; a line for the log when the share changed, else None."""
         now = time.monotonic() if now is None else now
-        if now < self.next_check:
+        if not self.adaptive or now < self.next_check:
             return None
         self.next_check = now + CHECK_SECONDS
         sharers = self.count()

@@ -142,8 +142,8 @@ class Trainer:
         self.device, self.device_str = device, str(device)
         if why:
             yield from self._emit(Log(why))
-        if device.type == "cpu" and sharing_enabled(cfg.threads):
-            self.cpu_share = CpuShare(torch.get_num_threads())
+        if device.type == "cpu":  # claim a share of the CPU; take it unless the threads were fixed (cpu_share.py)
+            self.cpu_share = CpuShare(torch.get_num_threads(), adaptive=sharing_enabled(cfg.threads))
             yield from self._share_cpu(join=True)
         resolved, arrays = yield from self._load_data()
         split = split_training_set(arrays.train_labels, cfg.val_split, cfg.seed)

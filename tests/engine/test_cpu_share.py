@@ -91,6 +91,15 @@ def test_a_directory_that_cannot_be_written_is_one_line_and_no_sharing(tmp_path)
     assert share.adjust(now=1.0) is None and share.current == 2
 
 
+def test_a_run_with_fixed_threads_claims_and_keeps_its_threads(tmp_path, other_run):
+    fixed = CpuShare(4, tmp_path, adaptive=False)
+    fixed.join()
+    assert (tmp_path / str(fixed.pid)).exists()  # the other runs count it
+    assert fixed.adjust(now=1.0) is None and fixed.current == 4
+    fixed.leave()
+    assert not (tmp_path / str(fixed.pid)).exists()
+
+
 def test_fixed_threads_are_left_alone(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert sharing_enabled(0)
