@@ -192,7 +192,8 @@ class Times:
     missed: int = 0
 
 
-def press(terminal: Terminal, key: Key, times: Times, timeout: float = 20.0) -> None:
+def press(terminal: Terminal, key: Key, times: Times, timeout: float = 20.0) -> float | None:
+    """Press ``key``, record its times; the seconds to its acknowledgement (None: missed)."""
     sent, offset = terminal.send(key.keys)
     ack = terminal.wait_for(key.ack, offset, timeout)
     if ack is None:
@@ -207,6 +208,7 @@ def press(terminal: Terminal, key: Key, times: Times, timeout: float = 20.0) -> 
         time.sleep(0.3)
         terminal.send(key.close)
     time.sleep(0.4 + 0.1 * (len(times.ack) % 4))  # let the screen settle; vary the phase against the steps
+    return None if ack is None else ack - sent
 
 
 def start(args: argparse.Namespace, run_dir: Path, cols: int, rows: int) -> Terminal:
@@ -223,9 +225,9 @@ def latency(args: argparse.Namespace, tmp: Path) -> dict[str, Times]:
             sys.exit("latency: the run reached no evaluation (see the run directory's metrics.jsonl)")
         time.sleep(1.0)
         for attempt in range(args.tries):
-            for key in KEYS:
-                press(terminal, key, results[key.name])
-            print(f"  latency: try {attempt + 1}/{args.tries} done", file=sys.stderr)
+            acks = [press(terminal, key, results[key.name]) for key in KEYS]
+            each = ", ".join(f"{key.keys.decode()} {'missed' if a is None else f'{1000 * a:.0f}'}" for key, a in zip(KEYS, acks))
+            print(f"  latency: try {attempt + 1}/{args.tries}, ms to each acknowledgement: {each}", file=sys.stderr)
     finally:
         terminal.close()
     for n in range(args.stop_runs):  # s ends the run: once per run

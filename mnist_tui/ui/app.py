@@ -29,6 +29,7 @@ from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.devstats import read_device_stats
 from .alerts import Alert, RunAlerts, run_end_alert
+from . import heap
 from .commands import COMMANDS
 from .keymap import Keymap
 from .lifecycle import RunLifecycle
@@ -109,6 +110,7 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
         self.control: RunControl = control or Control()  # a viewer's is a runs.client.RemoteRun
         self.stats_reader: StatsReader = stats_reader or read_device_stats
         self.stats_interval = stats_interval
+        self.settle_heap = False  # freeze the start-up heap when the run starts (heap.py): the app in a terminal does
         self.run_dir = run_dir
         self.banner: str | None = None  # a first line for the run log (a viewer says what it shows)
         self.finished: ev.RunFinished | None = None
@@ -172,6 +174,8 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
         self.run_dir = event.run_dir
         self.training.show(event)
         self._start_stats(event.device)
+        if self.settle_heap:
+            heap.settle()  # torch and the data are loaded: out of the collector's way (heap.py)
 
     @_route.register
     def _(self, event: ev.Previews) -> None:

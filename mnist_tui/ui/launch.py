@@ -68,7 +68,9 @@ def run_app(
 
 
 def run_in_terminal(app: MnistApp) -> int:
-    """Run the app; SIGTERM and SIGHUP quit it as confirming quit does (a viewer just leaves)."""
+    """Run the app; SIGTERM and SIGHUP quit it as confirming quit does (a viewer just leaves). The app lives as
+    long as the process: its start-up heap is frozen once the run starts (heap.py)."""
+    app.settle_heap = True
 
     def on_signal(signum: int) -> None:
         app.request_shutdown_threadsafe()

@@ -1,5 +1,6 @@
-"""The charts build their figures off the UI thread when their timer redraws them (run_chart.py): a key pressed
-meanwhile is handled at once, and a build that finishes late never replaces a newer one."""
+"""What keeps the UI thread free for keys: the charts build their figures off it when their timer redraws them
+(run_chart.py), a build that finishes late never replaces a newer one, and the app in a terminal freezes its
+start-up heap so that full collections no longer walk it (heap.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from helpers.ui import SIZE, make_app, run_async, wait_for
 from rich.text import Text
 
 from mnist_tui.engine import events as ev
+from mnist_tui.ui import heap
 from mnist_tui.ui.widgets.run_chart import BuiltPlot
 
 
@@ -75,3 +77,24 @@ async def test_the_timer_redraw_shows_new_points():
         chart.redraw_if_dirty()
         await wait_for(pilot, lambda: chart._built is not before and chart._built.redraw == chart.redraws)
         assert chart._built.size == chart.size
+
+
+@run_async
+async def test_the_app_in_a_terminal_freezes_its_start_up_heap_once_the_run_starts():
+    """heap.py: what start-up left alive is out of later full collections, which walked it on the UI thread."""
+    import gc
+
+    app = make_app(hold(20))
+    app.settle_heap = True  # as run_in_terminal sets it
+    frozen_before, thresholds = gc.get_freeze_count(), gc.get_threshold()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.iteration == 20)
+            assert app.run_started is not None
+            assert gc.get_freeze_count() > frozen_before
+            assert gc.get_threshold()[2] == heap.FULL_AFTER and gc.get_threshold()[:2] == thresholds[:2]
+            await pilot.press("p")
+            await wait_for(pilot, lambda: app.control.paused)
+    finally:
+        gc.unfreeze()  # the test process goes on collecting as before
+        gc.set_threshold(*thresholds)
