@@ -78,16 +78,17 @@ class LeanNet(nn.Sequential):
     test accuracy on every seed tried, sooner than one epoch of FastNet.
     """
 
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (32, 48, 64)) -> None:
+        c1, c2, c3 = widths
         super().__init__(
             nn.PixelUnshuffle(2),  # 4 x 14x14
-            *conv_bn(4, 32),
+            *conv_bn(4, c1),
             nn.MaxPool2d(2),  # 7x7
-            *conv_bn(32, 48),
-            *conv_bn(48, 64),
+            *conv_bn(c1, c2),
+            *conv_bn(c2, c3),
             nn.MaxPool2d(2),  # 3x3
             nn.Flatten(),
-            nn.Linear(64 * 3 * 3, num_classes),
+            nn.Linear(c3 * 3 * 3, num_classes),
         )
 
 
@@ -111,29 +112,6 @@ class BestNet(nn.Sequential):
             nn.Flatten(),
             nn.Dropout(dropout),
             nn.Linear(128 * 3 * 3, num_classes),
-        )
-
-
-class LeanBestNet(nn.Sequential):
-    """A wider LeanNet for many epochs of augmented digits: the digit folded to 4x14x14 first, then two 3x3
-    conv-BN-ReLU blocks of ``width`` channels at 14x14 and two of ``2 * width`` at 7x7, dropout and a linear head.
-
-    Like BestNet's blocks, without the layer at 28x28 that costs a CPU most of its time per multiply-add.
-    """
-
-    def __init__(self, num_classes: int = 10, width: int = 48, dropout: float = 0.25) -> None:
-        wide = 2 * width
-        super().__init__(
-            nn.PixelUnshuffle(2),  # 4 x 14x14
-            *conv_bn(4, width),
-            *conv_bn(width, width),
-            nn.MaxPool2d(2),  # 7x7
-            *conv_bn(width, wide),
-            *conv_bn(wide, wide),
-            nn.MaxPool2d(2),  # 3x3
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(wide * 3 * 3, num_classes),
         )
 
 
