@@ -123,12 +123,10 @@ class CpuShare:
         if not self.adaptive or now < self.next_check:
             return None
         self.next_check = now + CHECK_SECONDS
-        sharers = self.count()
+        sharers = self.sharers = self.count()
         threads = self.threads_for(sharers)
         if threads == self.current:
-            self.sharers = sharers
             return None
-        self.sharers = sharers
         self._set(threads)
         if sharers > 1:
             return (

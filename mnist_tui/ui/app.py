@@ -28,8 +28,8 @@ from textual.worker import Worker
 from ..engine import events as ev
 from ..engine.control import Control, RunControl
 from ..runs.devstats import read_device_stats
-from .alerts import Alert, RunAlerts, run_end_alert
 from . import heap
+from .alerts import Alert, RunAlerts, run_end_alert
 from .commands import COMMANDS
 from .keymap import Keymap
 from .lifecycle import RunLifecycle

@@ -4,6 +4,7 @@ start-up heap so that full collections no longer walk it (heap.py)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from helpers.scripted import DemoRun
@@ -82,8 +83,6 @@ async def test_the_timer_redraw_shows_new_points():
 @run_async
 async def test_the_app_in_a_terminal_freezes_its_start_up_heap_once_the_run_starts():
     """heap.py: what start-up left alive is out of later full collections, which walked it on the UI thread."""
-    import gc
-
     app = make_app(hold(20))
     app.settle_heap = True  # as run_in_terminal sets it
     frozen_before, thresholds = gc.get_freeze_count(), gc.get_threshold()

@@ -108,8 +108,7 @@ class RunChart(PlotextPlot):
         self._accept(self._build_now())
 
     def _build_now(self) -> BuiltPlot:
-        plot, (redraw, size) = self._draw()
-        return BuiltPlot(redraw, size, Text.from_ansi(plot.build()))
+        return self._build(*self._draw())
 
     def _draw(self) -> tuple[Plot, tuple[int, Size]]:
         """A fresh figure with the chart's data, sized and themed for the chart as it is now (each build has
@@ -124,9 +123,14 @@ class RunChart(PlotextPlot):
         plot.theme(self._get_plotext_theme_name(self.app.theme))
         return plot, (self.redraws, self.size)
 
-    def _build_in_thread(self, plot: Plot, built_for: tuple[int, Size]) -> None:
+    @staticmethod
+    def _build(plot: Plot, built_for: tuple[int, Size]) -> BuiltPlot:
+        """plotext's build of ``plot`` (the slow part), as text, for the redraw and size it was drawn for."""
         redraw, size = built_for
-        self.post_message(self.Built(BuiltPlot(redraw, size, Text.from_ansi(plot.build()))))
+        return BuiltPlot(redraw, size, Text.from_ansi(plot.build()))
+
+    def _build_in_thread(self, plot: Plot, built_for: tuple[int, Size]) -> None:
+        self.post_message(self.Built(self._build(plot, built_for)))
 
     class Built(Message):
         """A figure built in a thread, for the chart to show."""
