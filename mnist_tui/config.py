@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
-MODEL_NAMES = ("tutorial", "fast", "lean", "best")  # the networks in engine.models.MODELS (a test keeps the two in step)
+MODEL_NAMES = ("tutorial", "fast", "lean", "quick", "best")  # the networks in engine.models.MODELS (a test keeps the two in step)
 
 
 SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
@@ -246,15 +246,15 @@ class TrainConfig:
 # Presets: named starting points; any option given on the command line overrides them.
 PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": {},  # the tutorial recipe: the defaults above
-    "fast": {  # one and a half epochs of a small net with no layer at 28x28, one-cycle Adam: >= 99% at half the cost
-        "model": "lean",
+    "fast": {  # one epoch of a small net with no layer at 28x28, one-cycle Adam: >= 99% at a fraction of the cost
+        "model": "quick",
         "val_split": 0,  # it keeps its final weights: nothing to decide, so it trains on all 60,000
-        "epochs": 2,
-        "max_steps": 280,  # 1.2 epochs at batch 256: the one-cycle schedule spans these 280 steps
+        "epochs": 1,  # 235 steps at batch 256: the one-cycle schedule spans them
         "batch_size": 256,
-        "lr": 2e-2,
+        "lr": 3e-2,
         "weight_decay": 0.0,
         "schedule": "onecycle",
+        "label_smoothing": 0.1,
         "eval_every": 100,  # each evaluation of the 10,000 test digits costs training time on a CPU
         "early_stopping": {"enabled": False, "restore_best": False},  # a short schedule: keep the final weights
     },
@@ -279,8 +279,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_NOTES: dict[str, str] = {
     "tutorial": "the tutorial's network and recipe, 5,000 images held out for validation: 99.07% mean final test "
     "accuracy over 3 seeds, early-stopped on validation accuracy",
-    "fast": "a 49k-parameter conv-BN net that folds each digit to 4x14x14 first, 280 steps (1.2 epochs) of one-cycle "
-    "Adam, all 60,000 images (--val-split 0): 99.13% mean over 5 seeds, 99.0% in about 11 s on 2 CPU cores",
+    "fast": "a 49k-parameter conv-BN net that folds each digit to 4x14x14 first, one epoch of one-cycle Adam with "
+    "label smoothing, all 60,000 images (--val-split 0): 99.20% mean over 5 seeds, about 10 s on 2 CPU cores",
     "best": "a 289k-parameter conv-BN net, 8 epochs of augmented digits at batch 256, EMA weights, all 60,000 "
     "images: 99.73% mean over 3 seeds; about 9 min on 2 CPU cores, 3 s on an H200",
 }
@@ -291,8 +291,6 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
     values: dict[str, Any] = {**PRESETS[name], "preset": name}
-    if "epochs" in overrides and "max_steps" not in overrides:
-        values.pop("max_steps", None)  # a preset's step budget belongs to its own epochs: --epochs replaces both
     es = {**values.pop("early_stopping", {}), **overrides.pop("early_stopping", {})}
     values.update(overrides)
     values["early_stopping"] = EarlyStoppingConfig(**es)

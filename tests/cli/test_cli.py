@@ -107,15 +107,15 @@ def test_presets_and_overrides():
 
     assert cfg() == cfg("--preset", "tutorial")
     fast = cfg("--preset", "fast")
-    assert (fast.preset, fast.model, fast.max_steps, fast.batch_size, fast.schedule) == ("fast", "lean", 280, 256, "onecycle")
+    assert (fast.preset, fast.model, fast.epochs, fast.batch_size, fast.schedule) == ("fast", "quick", 1, 256, "onecycle")
+    assert fast.max_steps is None and fast.label_smoothing == 0.1
     assert not fast.early_stopping.enabled and not fast.early_stopping.restore_best and fast.val_split == 0
     # The fast preset holds out no validation set: restoring the best weights needs one given back.
     mixed = cfg("--epochs", "3", "--preset", "fast", "--restore-best", "--patience", "4", "--val-split", "5000")
     assert (mixed.model, mixed.epochs, mixed.early_stopping.restore_best, mixed.early_stopping.patience) == (
-        "lean", 3, True, 4,
+        "quick", 3, True, 4,
     )  # fmt: skip
-    assert mixed.max_steps is None  # --epochs replaces the preset's step budget too...
-    assert cfg("--preset", "fast", "--epochs", "3", "--max-steps", "500").max_steps == 500  # ...unless it is given
+    assert cfg("--preset", "fast", "--epochs", "3", "--max-steps", "500").max_steps == 500
     assert mixed.val_split == 5000
     assert not mixed.early_stopping.enabled  # untouched preset settings stay
 

@@ -114,6 +114,28 @@ def test_evaluation_folds_batch_norm_into_the_convolutions_and_computes_the_same
     assert fold_batch_norm(model.train()) is model  # training mode: batch statistics, no folding
 
 
+def test_the_fast_presets_network_pools_before_its_batch_norms_and_folds_only_where_that_is_exact():
+    from mnist_tui.engine.analysis import predict
+    from mnist_tui.engine.models import build_model, count_parameters, fold_batch_norm
+
+    torch.manual_seed(0)
+    quick = build_model("quick")
+    assert count_parameters(quick) == count_parameters(build_model("lean"))  # the same convolutions and head
+    kinds = [type(m).__name__ for m in quick]
+    pools = [i for i, kind in enumerate(kinds) if kind == "MaxPool2d"]
+    assert len(pools) == 2 and all(kinds[i - 1] == "Conv2d" and kinds[i + 1] == "BatchNorm2d" for i in pools)
+    quick(torch.randn(64, 1, 28, 28))  # train mode: batch-norm statistics move away from 0 and 1
+    quick.eval()
+    folded = fold_batch_norm(quick)
+    # A batch norm after a max-pool stays: its scale may be negative, and max-pool and a negative scale don't commute.
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules()) == 2
+    x = torch.randn(300, 1, 28, 28)
+    with torch.inference_mode():
+        expected = quick(x)
+    assert expected.shape == (300, 10)
+    assert torch.allclose(predict(quick, x, 128), expected, atol=1e-5)
+
+
 def test_evaluation_batch_size_per_device():
     from mnist_tui.engine.device import eval_batch_size
 
