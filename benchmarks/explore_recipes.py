@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mnist_tui.config as config_mod  # noqa: E402
 from mnist_tui.config import preset_config  # noqa: E402
 from mnist_tui.engine import events as ev  # noqa: E402
-from mnist_tui.engine.models import MODELS, LeanNet, QuickNet, conv_bn  # noqa: E402
+from mnist_tui.engine.models import MODELS, LeanNet, QuickNet, conv_bn, conv_pool_bn  # noqa: E402
 from mnist_tui.runs.start import make_trainer  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -52,14 +52,6 @@ class LeanBestNet(nn.Sequential):
         )
 
 
-def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-
-
-def _bn_relu(c: int) -> list[nn.Module]:
-    return [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
-
-
 class LeanStrideNet(nn.Sequential):
     """A candidate for the fast preset: LeanNet's first block as a stride-2 convolution (straight to 7x7, no
     max-pool), and its last block's max-pool before the batch norm."""
@@ -67,8 +59,8 @@ class LeanStrideNet(nn.Sequential):
     def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (32, 48, 64)) -> None:
         c1, c2, c3 = widths
         super().__init__(
-            nn.PixelUnshuffle(2), _conv(4, c1, stride=2), *_bn_relu(c1), *conv_bn(c1, c2),
-            _conv(c2, c3), nn.MaxPool2d(2), *_bn_relu(c3), nn.Flatten(), nn.Linear(c3 * 9, num_classes),
+            nn.PixelUnshuffle(2), *conv_bn(4, c1, stride=2), *conv_bn(c1, c2),
+            *conv_pool_bn(c2, c3), nn.Flatten(), nn.Linear(c3 * 9, num_classes),
         )
 
 
@@ -80,7 +72,7 @@ class LeanU4Net(nn.Sequential):
         c1, c2, c3 = widths
         super().__init__(
             nn.PixelUnshuffle(4), *conv_bn(16, c1), *conv_bn(c1, c2),
-            _conv(c2, c3), nn.MaxPool2d(2), *_bn_relu(c3), nn.Flatten(), nn.Linear(c3 * 9, num_classes),
+            *conv_pool_bn(c2, c3), nn.Flatten(), nn.Linear(c3 * 9, num_classes),
         )
 
 

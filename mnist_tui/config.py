@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
-MODEL_NAMES = ("tutorial", "fast", "lean", "quick", "best")  # the networks in engine.models.MODELS (a test keeps the two in step)
+# The networks in engine.models.MODELS (a test keeps the two in step).
+MODEL_NAMES = ("tutorial", "fast", "lean", "quick", "best")
 
 
 SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
