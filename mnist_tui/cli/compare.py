@@ -29,19 +29,22 @@ def parser() -> ArgumentParser:
 
 
 def warn(message: str) -> None:
-    print(f"mnist-tui: warning: {message}", file=sys.stderr)
+    from ..runs.untrusted import printable  # paths and file contents: control characters escaped
+
+    print(f"mnist-tui: warning: {printable(message)}", file=sys.stderr)
 
 
 def load_runs(paths: list[str]) -> list[RunSeries]:
     """The runs in ``paths`` (run directories or directories of runs), read; one line and exit 2 for a path that
     holds no run, a warning line for a run that cannot be read (left out)."""
     from ..runs.series import load, run_dirs_in
+    from ..runs.untrusted import printable
 
     for path in paths:
         if not Path(path).expanduser().is_dir():
-            fail(f"{path}: no such directory")
+            fail(f"{printable(path)}: no such directory")
         if not run_dirs_in(path):
-            fail(f"{path}: holds no run (no config.json in it or in the directories directly inside it)")
+            fail(f"{printable(path)}: holds no run (no config.json in it or in the directories directly inside it)")
     runs = load(paths)
     for run in runs:
         if run.problem:

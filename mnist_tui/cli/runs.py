@@ -25,9 +25,11 @@ def parser() -> ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..runs.catalogue import list_runs
 
+    from ..runs.untrusted import printable
+
     for d in args.dirs:
         if not Path(d).expanduser().is_dir():
-            fail(f"{d}: no such directory")
+            fail(f"{printable(d)}: no such directory")
     roots = args.dirs or None
     if args.headless or not interactive():
         from rich.console import Console

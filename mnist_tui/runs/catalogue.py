@@ -9,7 +9,6 @@ Stdlib and psutil only: no torch, so listing is instant.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
@@ -23,6 +22,7 @@ from typing import Any
 from ..engine import events as ev
 from .protocol import RemoteError, request_status
 from .rundir import RunDirectory, RunDirError, runs_root
+from .untrusted import MAX_LINE_BYTES, finite, json_object, printable
 
 ACTIVE_STATES = (ev.RunState.STARTING, ev.RunState.LOADING, ev.RunState.RUNNING, ev.RunState.PAUSED, ev.RunState.STOPPING)
 DAMAGED = "damaged"  # a file of the run is not what mnist-tui writes (see RunInfo.detail)
@@ -75,34 +75,23 @@ def _tail_lines(path: Path, size: int = 256 * 1024) -> list[dict[str, Any]]:
         f.seek(0, os.SEEK_END)
         end = f.tell()
         f.seek(max(0, end - size))
-        chunk = f.read()
+        chunk = f.read(size)
     lines = chunk.split(b"\n")
     if end > size:
         lines = lines[1:]  # the first is cut
-    out = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            out.append(event)
-    return out
+    return [event for event in map(json_object, lines) if event is not None]
 
 
 def _first_run_started(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     with open(path, "rb") as f:
-        for n, line in enumerate(f):
-            if n > 50:
+        for _ in range(51):
+            line = f.readline(MAX_LINE_BYTES + 1)  # a line is read with a bound: a longer one is damaged
+            if not line:
                 return None
             if b'"event":"run_started"' in line:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    return None
-                return event if isinstance(event, dict) else None
+                return json_object(line)
     return None
 
 
@@ -111,9 +100,7 @@ def _whole(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _fraction(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+_fraction = finite
 
 
 def _text(value: Any) -> str | None:
@@ -131,6 +118,9 @@ def read_run(path: str | os.PathLike) -> RunInfo | None:
         return _read_run(rd)
     except (RunDirError, OSError) as exc:
         return RunInfo(path=rd.path, state=DAMAGED, active=False, detail=str(exc))
+    except RecursionError:  # a JSON file of the run nested too deeply for json.loads
+        detail = f"{rd.path}: a file of the run is nested too deeply to be what mnist-tui writes; it is damaged"
+        return RunInfo(path=rd.path, state=DAMAGED, active=False, detail=detail)
 
 
 def _read_run(rd: RunDirectory) -> RunInfo:
@@ -165,9 +155,10 @@ def _read_run(rd: RunDirectory) -> RunInfo:
         sock = (process or {}).get("socket")
         if sock:
             try:
-                state = request_status(sock).get("state", state)
-            except RemoteError:
-                pass
+                hello = request_status(sock)
+            except (RemoteError, TypeError, RecursionError):  # no answer, or one that is not what we send
+                hello = {}
+            state = _text(hello.get("state") if isinstance(hello, dict) else None) or state
     elif summary is not None:
         reason = _text(summary.get("reason")) or ""
         status = _text(summary.get("status")) or ev.RunState.FINISHED
@@ -228,36 +219,70 @@ def latest_active(roots: Iterable[str | os.PathLike] | None = None) -> RunInfo |
 
 
 class MetricsFollower:
-    """The lines of a run's metrics.jsonl added since the last ``read``, as (wall time, event): whole lines
-    only (a line being written is read next time), damaged lines skipped. ``kinds``: only events of these
-    kinds (``RunStarted.kind`` ...), the others skipped before they are parsed."""
+    """The lines of a run's metrics.jsonl added since the last read, as (wall time, event): whole lines
+    only (a line being written is read next time), damaged lines skipped (not JSON, nested too deeply, longer
+    than ``MAX_LINE_BYTES``, of the wrong shape). ``kinds``: only events of these kinds (``RunStarted.kind``
+    ...), the others skipped before they are parsed. The file is streamed: ``follow`` holds one line at a time."""
 
     def __init__(self, run_dir: str | os.PathLike, *, kinds: Iterable[str] | None = None) -> None:
         self.path = Path(run_dir) / RunDirectory.METRICS
         self.position = 0
         self.kinds = None if kinds is None else tuple(f'"{kind}"'.encode() for kind in kinds)
 
-    def read(self) -> list[tuple[float, ev.Event]]:
-        out: list[tuple[float, ev.Event]] = []
+    def read(self, max_bytes: int | None = None) -> list[tuple[float, ev.Event]]:
+        """What ``follow`` yields, as a list."""
+        return list(self.follow(max_bytes))
+
+    def follow(self, max_bytes: int | None = None) -> Iterator[tuple[float, ev.Event]]:
+        """The events of the lines added since the last read, one at a time; after ``max_bytes`` of lines (when
+        given) it stops, and the next call goes on from there."""
         try:
-            with open(self.path, "rb") as f:
-                f.seek(self.position)
-                lines = f.readlines()
+            f = open(self.path, "rb")
         except OSError:
-            return out
-        for line in lines:
-            if not line.endswith(b"\n"):
-                break  # being written: read it next time
-            self.position += len(line)
-            if self.kinds is not None and not any(kind in line[:64] for kind in self.kinds):
-                continue
-            try:
-                data = json.loads(line)
-                t = data.get("t")
-                out.append((float(t) if isinstance(t, (int, float)) else math.nan, ev.event_from_dict(data)))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-        return out
+            return
+        with f:
+            f.seek(self.position)
+            taken = 0
+            while max_bytes is None or taken < max_bytes:
+                try:
+                    line = f.readline(MAX_LINE_BYTES + 1)
+                except OSError:
+                    return
+                if not line.endswith(b"\n"):
+                    if len(line) <= MAX_LINE_BYTES:
+                        return  # the end, or a line being written: read it next time
+                    rest = _skip_line(f)  # too long to be ours: damaged, skipped without holding it
+                    if rest is None:
+                        return
+                    self.position += len(line) + rest
+                    taken += len(line) + rest
+                    continue
+                self.position += len(line)
+                taken += len(line)
+                if self.kinds is not None and not any(kind in line[:64] for kind in self.kinds):
+                    continue
+                data = json_object(line)
+                if data is None:
+                    continue
+                try:
+                    event = ev.event_from_dict(data)
+                except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                    continue
+                t = finite(data.get("t"))
+                yield (math.nan if t is None else t), event
+
+
+def _skip_line(f: Any) -> int | None:
+    """Read past the rest of the current line, a bounded chunk at a time: the bytes skipped (its newline
+    included), or None when the file ends first (the line is still being written)."""
+    skipped = 0
+    while True:
+        chunk = f.readline(1 << 20)
+        if not chunk:
+            return None
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            return skipped
 
 
 def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: float = 0.5) -> Iterator[ev.Event]:
@@ -296,4 +321,5 @@ def run_cells(info: RunInfo) -> tuple[str, ...]:
     best = "-" if info.best_accuracy is None else f"{info.best_accuracy:.2%}"
     state = info.state + (f" ({info.mode})" if info.active and info.mode == "detached" else "")
     started = info.started.strftime("%Y-%m-%d %H:%M") if info.started else "-"
-    return (state, progress, best, info.device or "-", started, str(info.path))
+    # Paths and file contents are printed with their control characters escaped: they may come from anyone.
+    return tuple(printable(cell) for cell in (state, progress, best, info.device or "-", started, str(info.path)))

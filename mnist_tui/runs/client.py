@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import socket
 import threading
@@ -26,6 +25,7 @@ from ..engine.events import (
 )
 from .catalogue import read_run
 from .protocol import RemoteError, encode
+from .untrusted import MAX_LINE_BYTES, json_object
 
 
 class RemoteRun:
@@ -112,20 +112,20 @@ class RemoteRun:
             self._send({"op": "subscribe"})
             try:
                 with self.sock.makefile("rb") as lines:
-                    for raw in lines:
-                        try:
-                            message = json.loads(raw)
-                        except ValueError:
+                    for raw in _bounded_lines(lines):
+                        message = json_object(raw)  # a line that is not an object (5, "hello"): skipped
+                        if message is None:
                             continue
                         if "hello" in message:
-                            self.hello = message["hello"]
-                            self._paused = bool(self.hello.get("paused"))
-                            self._stop_requested = bool(self.hello.get("stopping"))
+                            if isinstance(message["hello"], dict):
+                                self.hello = message["hello"]
+                                self._paused = bool(self.hello.get("paused"))
+                                self._stop_requested = bool(self.hello.get("stopping"))
                             continue
                         try:  # {"event": {...}} when live; a metrics.jsonl line as it is in the history
                             data = message["event"] if isinstance(message["event"], dict) else message
                             event = event_from_dict(data)
-                        except (KeyError, TypeError, ValueError):
+                        except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
                             continue
                         if event.record:
                             if skip:
@@ -198,3 +198,18 @@ class RemoteRun:
                 self.sock.sendall(encode(message))
             except OSError:
                 pass  # the run is gone; events() reports it
+
+
+def _bounded_lines(stream: Any) -> Iterator[bytes]:
+    """The lines of ``stream``, each read with a bound: a longer line comes out as its first
+    ``MAX_LINE_BYTES + 1`` bytes (not JSON, so skipped) and the rest of it is read past, never held."""
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,15 @@ from ..config import TrainConfig
 from ..engine import events as ev
 from .catalogue import CRASHED, DAMAGED, MetricsFollower, process_alive, read_run
 from .rundir import RunDirectory, RunDirError
+from .untrusted import finite, printable
 
 TRAIN = "train"  # the training loss, per step: a set with a loss and no accuracy
 SETS = (ev.VALIDATION, ev.TEST, TRAIN)
 
 # The kinds of line a comparison reads; the others (previews, snapshots) are skipped before parsing.
 KINDS = ("run_started", "step", "evaluation", "state", "run_finished", "settings")
+# How much of a metrics file one ``read`` takes in (a screen's poll): a long file is read over several polls.
+READ_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -45,23 +48,89 @@ class EvalPoint:
     wall: float  # seconds since the run started (its ``t``; a resumed run's clock goes on)
 
 
-class TrainLoss:
-    """Per-step training losses as columns (a long run has many): iteration, epochs trained, wall time, loss."""
+# What a run's curves keep, however long its metrics file: more points than a chart or a screen can show.
+MAX_TRAIN_POINTS = 20_000
+MAX_EVALUATIONS = 20_000  # a real run evaluating every 50 steps reaches this at a million steps
+MAX_LR_POINTS = 20_000
 
-    def __init__(self) -> None:
+
+class TrainLoss:
+    """Per-step training losses as columns: iteration, epochs trained, wall time, loss.
+
+    Bounded: once it holds ``max_points`` points, neighbours are averaged in pairs and each point from then on
+    is the mean of twice as many steps (``stride``), so a run of any length keeps at most ``max_points``
+    (a run's last steps, fewer than ``stride``, wait in a bin for the rest of their point).
+    """
+
+    def __init__(self, max_points: int = MAX_TRAIN_POINTS) -> None:
         self.iterations = array("d")
         self.epochs = array("d")
         self.walls = array("d")
         self.losses = array("d")
+        self.max_points = max(2, max_points)
+        self.stride = 1  # steps a point is the mean of
+        self._bin = [0.0, 0.0, 0.0, 0.0]
+        self._in_bin = 0
 
     def __len__(self) -> int:
         return len(self.losses)
 
+    @property
+    def columns(self) -> tuple[array, array, array, array]:
+        return self.iterations, self.epochs, self.walls, self.losses
+
     def append(self, iteration: float, epoch: float, wall: float, loss: float) -> None:
-        self.iterations.append(iteration)
-        self.epochs.append(epoch)
-        self.walls.append(wall)
-        self.losses.append(loss)
+        if self.stride > 1:
+            for i, value in enumerate((iteration, epoch, wall, loss)):
+                self._bin[i] += value
+            self._in_bin += 1
+            if self._in_bin < self.stride:
+                return
+            iteration, epoch, wall, loss = (total / self.stride for total in self._bin)
+            self._bin, self._in_bin = [0.0, 0.0, 0.0, 0.0], 0
+        for column, value in zip(self.columns, (iteration, epoch, wall, loss)):
+            column.append(value)
+        if len(self.losses) >= self.max_points:
+            self._halve()
+
+    def _halve(self) -> None:
+        for column in self.columns:
+            pairs = array("d", ((column[i] + column[i + 1]) / 2 for i in range(0, len(column) - 1, 2)))
+            if len(column) % 2:
+                pairs.append(column[-1])
+            column[:] = pairs
+        self.stride *= 2
+
+
+class LrPoints:
+    """The learning rate at each step line, as columns: iteration, wall time, lr; iterating gives
+    (iteration, wall time, lr). Bounded: once it holds ``max_points``, every other one is kept, and from then
+    on every other line (then every fourth ...)."""
+
+    def __init__(self, max_points: int = MAX_LR_POINTS) -> None:
+        self.iterations = array("d")
+        self.walls = array("d")
+        self.lrs = array("d")
+        self.max_points = max(2, max_points)
+        self.every = 1  # lines a point stands for
+        self._lines = 0
+
+    def __len__(self) -> int:
+        return len(self.lrs)
+
+    def __iter__(self) -> Iterator[tuple[int, float, float]]:
+        return ((int(i), w, lr) for i, w, lr in zip(self.iterations, self.walls, self.lrs))
+
+    def append(self, iteration: int, wall: float, lr: float) -> None:
+        self._lines += 1
+        if self._lines % self.every:
+            return
+        for column, value in zip((self.iterations, self.walls, self.lrs), (iteration, wall, lr)):
+            column.append(value)
+        if len(self.lrs) >= self.max_points:
+            for column in (self.iterations, self.walls, self.lrs):
+                column[:] = column[1::2]
+            self.every *= 2
 
 
 def _finite(value: Any) -> bool:
@@ -89,7 +158,7 @@ class RunSeries:
         self.iteration = 0
         self.lr: float | None = None
         self.train_seconds: float | None = None  # training time so far (pauses excluded)
-        self.lrs: list[tuple[int, float, float]] = []  # (iteration, wall time, lr) of each step line
+        self.lrs = LrPoints()  # (iteration, wall time, lr) of each step line (bounded)
         self.started_at = 0.0  # when the run started, in seconds since the epoch (its wall times count from it)
         self._last_wall = 0.0
         self._follower = MetricsFollower(self.path, kinds=KINDS)
@@ -107,8 +176,17 @@ class RunSeries:
 
     # Reading -------------------------------------------------------------------------------------------
     def update(self) -> bool:
-        """Read the lines the run added since the last call and take them in; True when something changed."""
-        return self.take(*self.read())
+        """Read the lines the run added since the last call and take them in; True when something changed.
+
+        The file is streamed, one line at a time into the curves (which are bounded): a metrics file of any
+        size is read in bounded memory."""
+        if self.problem:
+            return self.take(False, [])
+        alive = process_alive(self.rundir.read_process())  # asked before reading: no last lines missed
+        changed = False
+        for line in self._follower.follow():
+            changed = self.take(alive, [line]) or changed
+        return self.take(alive, []) or changed
 
     def read(self) -> tuple[bool, list[tuple[float, ev.Event]]]:
         """Whether a process trains the run, and the lines it added since the last read (file work only: a
@@ -116,7 +194,7 @@ class RunSeries:
         if self.problem:
             return False, []
         alive = process_alive(self.rundir.read_process())  # asked before reading: no last lines missed
-        return alive, self._follower.read()
+        return alive, self._follower.read(READ_BYTES)
 
     def take(self, alive: bool, events: Sequence[tuple[float, ev.Event]]) -> bool:
         for wall, event in events:
@@ -153,14 +231,18 @@ class RunSeries:
                     float(event.accuracy), self.lr, wall,
                 )  # fmt: skip
                 self.evaluations.append(point)
+                if len(self.evaluations) > MAX_EVALUATIONS:  # every other one from before, the last kept
+                    self.evaluations = self.evaluations[-2::-2][::-1] + self.evaluations[-1:]
                 self.iteration = max(self.iteration, event.iteration)
         elif isinstance(event, ev.RunFinished):
+            state = str(event.state)  # ValueError for a reason that is not one: the line is damaged
             self.finished = event
-            self.state = str(event.state)
-            if event.iteration >= 0:
+            self.state = state
+            if isinstance(event.iteration, int) and event.iteration >= 0:
                 self.iteration = max(self.iteration, event.iteration)
-            if event.elapsed >= 0:
-                self.train_seconds = event.elapsed
+            elapsed = finite(event.elapsed)
+            if elapsed is not None and elapsed >= 0:
+                self.train_seconds = elapsed
 
     def _add_steps(self, event: ev.StepMetrics, wall: float) -> None:
         first = event.iteration - len(event.losses) + 1
@@ -175,7 +257,7 @@ class RunSeries:
         self.iteration = max(self.iteration, event.iteration)
         if _finite(event.lr):
             self.lr = float(event.lr)
-            self.lrs.append((event.iteration, wall, self.lr))
+            self.lrs.append(event.iteration, wall, self.lr)
         if _finite(event.elapsed):
             self.train_seconds = float(event.elapsed)
 
@@ -198,9 +280,10 @@ class RunSeries:
 
     @property
     def device(self) -> str | None:
-        if self.finished is not None and self.finished.device:
+        if self.finished is not None and isinstance(self.finished.device, str) and self.finished.device:
             return self.finished.device
-        return self.started.device if self.started else None
+        device = self.started.device if self.started else None
+        return device if isinstance(device, str) else None
 
     @property
     def progress(self) -> float | None:
@@ -214,15 +297,15 @@ class RunSeries:
     @property
     def validation_accuracy(self) -> float | None:
         """Of the weights the run ended with (a finished run), else the latest evaluation's."""
-        if self.finished is not None and self.finished.validation_accuracy is not None:
-            return self.finished.validation_accuracy
+        if self.finished is not None and finite(self.finished.validation_accuracy) is not None:
+            return finite(self.finished.validation_accuracy)
         return self.latest(ev.VALIDATION)
 
     @property
     def test_accuracy(self) -> float | None:
         """The final test accuracy (a finished run), else the latest test evaluation's (each epoch end)."""
-        if self.finished is not None and self.finished.final_accuracy is not None:
-            return self.finished.final_accuracy
+        if self.finished is not None and finite(self.finished.final_accuracy) is not None:
+            return finite(self.finished.final_accuracy)
         return self.latest(ev.TEST)
 
     @property
@@ -242,7 +325,7 @@ class RunSeries:
         if self.problem:
             return self.problem
         if self.finished is not None:
-            return self.finished.message
+            return str(self.finished.message)
         return "" if self.alive else CRASHED
 
 
@@ -362,8 +445,9 @@ def duration_text(seconds: float | None) -> str:
 
 
 def compare_cells(run: RunSeries, settings: Sequence[str]) -> tuple[str, ...]:
+    """The run's row; what comes from a path or a file is printed with its control characters escaped."""
     flat = flat_settings(run.config) if run.config else {}
-    return (
+    return tuple(printable(cell) for cell in (
         run.label,
         _accuracy(run.validation_accuracy),
         _accuracy(run.test_accuracy),
@@ -371,4 +455,4 @@ def compare_cells(run: RunSeries, settings: Sequence[str]) -> tuple[str, ...]:
         duration_text(run.train_seconds),
         run.device or "-",
         *(setting_text(flat.get(name)) for name in settings),
-    )
+    ))
