@@ -98,9 +98,52 @@ def test_header_claiming_billions_allocates_nothing_for_them(tmp_path):
     path.write_bytes(gzip.compress(struct.pack(">IIII", 0x803, 4_000_000_000, 28, 28) + bytes(784)))
     peak, raised = peak_traced(lambda: data.read_images(path))
     assert isinstance(raised, DataError), raised
-    assert str(raised).startswith(f"{path}: truncated: header says 4000000000 images of 28x28 (3136000000016 bytes)")
-    assert str(raised).endswith("but the file has 800 bytes uncompressed")
+    assert str(raised) == (
+        f"{path}: header says 4000000000 images of 28x28; at most 1,000,000 are read from one file (not read any further)"
+    )
     assert peak < 4 * MIB
+
+
+@pytest.mark.parametrize(
+    "name, header, reader",
+    [
+        ("train-images-idx3-ubyte.gz", struct.pack(">IIII", 0x803, 2_000_000, 28, 28), data.read_images),
+        ("train-labels-idx1-ubyte.gz", struct.pack(">II", 0x801, 2_000_000), data.read_labels),
+    ],
+    ids=["images", "labels"],
+)
+def test_a_header_past_the_cap_is_refused_before_its_contents_are_read(tmp_path, name, header, reader):
+    """A 1.5 MB .gz can truthfully hold 2,000,000 zero images (1.5 GB, 9.9 GB once trained on): refused at its
+    header, whatever follows it (here the first megabyte of its zeros)."""
+    path = write_gzip_bomb(tmp_path / name, header, MIB)
+    peak, raised = peak_traced(lambda: reader(path))
+    assert isinstance(raised, DataError), raised
+    assert one_line_message(raised) == (
+        f"{path}: header says 2000000 {'images of 28x28' if 'images' in name else 'labels'}; "
+        "at most 1,000,000 are read from one file (not read any further)"
+    )
+    assert peak < 4 * MIB
+
+
+def test_a_data_set_larger_than_the_memory_available_is_refused_before_it_is_allocated(tmp_path):
+    from mnist_tui.engine.data import idx
+
+    available = idx._available_memory()
+    if available is None:
+        pytest.skip("this system does not say how much memory is available")
+    path = tmp_path / "train-images-idx3-ubyte"
+    idx._check_memory(path, "60000 images of 28x28", 60_000 * 784)  # MNIST fits
+    with pytest.raises(DataError) as exc:
+        idx._check_memory(path, "900000 images of 28x28", 2 * available)
+    message = one_line(exc)
+    assert message.startswith(f"{path}: header says 900000 images of 28x28: about ")
+    assert message.endswith(" GiB of memory available; not read")
+
+
+def one_line_message(exc: BaseException) -> str:
+    message = str(exc)
+    assert "\n" not in message
+    return message
 
 
 def test_small_trailing_bytes_in_a_gz_are_counted_exactly(tmp_path):

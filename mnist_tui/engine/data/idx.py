@@ -87,6 +87,12 @@ _CHUNK = 1 << 20  # bytes read (and decompressed) at a time
 # A .gz that holds more than its header promises is read this far past the end, to say by how much; a gzip
 # bomb is refused after header + payload + this much, however far it would expand.
 _TRAILING_SHOWN = 1 << 16
+# The most images (or labels) one file may say it holds: far more than any MNIST-format set (EMNIST's largest
+# split, 697,932; MNIST's 60,000), far less than a header's 4,294,967,295. A header is believed only this far,
+# and only as far as the memory there is: a few MB of .gz can truthfully announce gigabytes of zeros.
+MAX_ITEMS = 1_000_000
+# Bytes of memory one loaded image needs: its uint8 copy, the float32 copy the trainer normalises, and a margin.
+_BYTES_PER_IMAGE = SIDE * SIDE * (1 + 4 + 1)
 
 
 @dataclass
@@ -158,6 +164,12 @@ def _scan(path: Path, f: BinaryIO, magic: int, kind: str, header: int, unit: str
         _, n = struct.unpack(">II", head)
         what, body = f"{n} labels", n
     expected = header + body
+    if n > MAX_ITEMS:
+        raise DataError(
+            f"{path}: header says {what}; at most {MAX_ITEMS:,} are read from one file (not read any further)"
+        )
+    if keep and magic == IMAGES_MAGIC:
+        _check_memory(path, what, n * _BYTES_PER_IMAGE)
     if not unit:  # a raw file's size is known before reading it: refuse a wrong one without reading on
         _check_size(path, os.fstat(f.fileno()).st_size, unit, what, expected)
     buf = bytearray(head) if keep else None
@@ -186,6 +198,32 @@ def _scan(path: Path, f: BinaryIO, magic: int, kind: str, header: int, unit: str
         value, index = bad_label
         raise DataError(f"{path}: label {value} at index {index} is outside 0-{NUM_CLASSES - 1}")
     return _Contents(buf, digest.hexdigest(), n)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory this machine can give without swapping (Linux's MemAvailable), else free memory where
+    the system says, else None (unknown: not checked)."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(path: Path, what: str, need: int) -> None:
+    """Refuse, before anything is allocated, a data set that would not fit in the memory available now."""
+    available = _available_memory()
+    if available is not None and need > available:
+        raise DataError(
+            f"{path}: header says {what}: about {need / 2**30:.1f} GiB once loaded, more than the "
+            f"{available / 2**30:.1f} GiB of memory available; not read"
+        )
 
 
 def _read_at_most(f: BinaryIO, size: int) -> bytes:
