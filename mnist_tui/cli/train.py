@@ -260,15 +260,30 @@ def app_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def check_run_dir(option: str, path: str | None) -> None:
+    """One line and exit code 2 when ``path`` is no safe place to write a run (``rundir.check_directory``)."""
+    if path is None:
+        return
+    from ..runs.rundir import RunDirError, check_directory
+    from ..runs.untrusted import printable
+
+    try:
+        check_directory(path, option=option)
+    except RunDirError as exc:
+        fail(printable(exc))
+
+
 def run(args: argparse.Namespace) -> int:
     settings = app_settings(args)  # checked first: a typo in --theme is found before any work starts
     resume = getattr(args, "resume", None)
     if resume:
         if not Path(resume).expanduser().is_dir():
             fail(f"--resume {resume}: no such run directory")
+        check_run_dir("--resume", resume)
         config, changes = None, resume_changes(args)
     else:
         config, changes = config_from_args(args), {}
+        check_run_dir("--run-dir", config.run_dir)
     if getattr(args, "detach", False):
         from ..runs.background import launch
 

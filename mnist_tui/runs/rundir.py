@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import TrainConfig
-from ..engine.errors import CheckpointError, RunDirError
+from ..engine.errors import CheckpointError, InputError, RunDirError
 from ..engine.files import atomic_write, open_nofollow
 from ..engine.events import Event, RunFinished, event_from_dict
 
-__all__ = ["RunDirError", "RunDirectory", "default_run_dir", "runs_root"]
+__all__ = [
+    "RunDirError", "RunDirectory", "check_directory", "default_run_dir", "enclosing_run", "real_path", "runs_root",
+]  # fmt: skip
 
 
 def runs_root() -> Path:
@@ -55,6 +57,126 @@ def unused_path(base: Path) -> Path:
     return path
 
 
+# --- paths the user names -----------------------------------------------------------------------------------
+MAX_LINKS = 40  # as the kernel's ELOOP
+
+
+def real_path(path: str | os.PathLike, *, what: str | None = None) -> Path:
+    """The absolute path, without symbolic links, that ``path`` (``~`` expanded, relative to the working
+    directory) leads to; the part that does not exist yet is kept as named. InputError (one line, naming
+    ``what``: "--run-dir PATH" by default the path) when a link on the way is one that another user could have
+    planted or could change: a link owned by someone other than the user or root, or one in a directory that
+    someone other than the user or root owns or that group or others may write to (sticky or not: /tmp is one).
+    The user's own links in their own directories, and root's in root's (``/lib -> usr/lib``), are followed.
+
+    ``Path.resolve`` follows every link, and the kernel's protection of sticky directories
+    (fs.protected_symlinks) does not apply to a path it returns: the check is made here, link by link."""
+    named = Path(path).expanduser()
+    what = what or str(named)
+    todo = list(reversed((Path.cwd() / named).parts[1:]))  # a stack: the next component last
+    current = Path("/")
+    links = 0
+    while todo:
+        part = todo.pop()
+        if part == "..":
+            current = current.parent
+            continue
+        candidate = current / part
+        try:
+            info = candidate.lstat()
+        except FileNotFoundError:
+            # Nothing stands there yet: the rest is made as named (mkdir), not through any link.
+            for p in reversed(todo):
+                candidate = candidate.parent if p == ".." else candidate / p
+            return candidate
+        except OSError as exc:
+            raise InputError(f"{what}: cannot reach {candidate} ({exc.strerror or exc})") from None
+        if not stat.S_ISLNK(info.st_mode):
+            current = candidate
+            continue
+        links += 1
+        if links > MAX_LINKS:
+            raise InputError(f"{what}: too many symbolic links on the way")
+        problem = _untrusted_link(candidate, info)
+        if problem:
+            raise InputError(
+                f"{what}: reached through the symbolic link {candidate}, which {problem}: another user could "
+                "make it lead anywhere; name a path without that link"
+            )
+        target = Path(os.readlink(candidate))
+        if target.is_absolute():
+            current = Path(target.anchor)
+        todo.extend(reversed(target.parts[1:] if target.is_absolute() else target.parts))
+    return current
+
+
+def _untrusted_link(link: Path, info: os.stat_result) -> str | None:
+    """Why another user could have planted ``link`` or could change where it leads; None when no one could."""
+    trusted = (os.getuid(), 0)
+    if info.st_uid not in trusted:
+        return f"belongs to another user (uid {info.st_uid})"
+    directory = link.parent.stat()  # a real directory: the walk reached it without a link
+    if directory.st_uid not in trusted:
+        return f"sits in {link.parent}, a directory of another user (uid {directory.st_uid})"
+    if directory.st_mode & 0o022:
+        return f"sits in {link.parent}, a directory others may write to (mode {stat.S_IMODE(directory.st_mode):o})"
+    return None
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run directory of ours: its config.json beside the lock or the metrics every run
+    makes (a config.json alone is any tool's)."""
+    path = Path(path)
+    return os.path.isfile(path / RunDirectory.CONFIG) and (
+        os.path.lexists(path / RunDirectory.LOCK) or os.path.lexists(path / RunDirectory.METRICS)
+    )
+
+
+def enclosing_run(path: str | os.PathLike) -> Path | None:
+    """The run directory that the real path ``path`` is, or lies somewhere inside; None when there is none."""
+    path = Path(path)
+    for directory in (path, *path.parents):
+        if is_run(directory):
+            return directory
+    return None
+
+
+def check_directory(path: str | os.PathLike, *, option: str = "--run-dir") -> Path:
+    """Where the run directory (or sweep directory) that the user named as ``path`` really is, once it is known
+    to be a safe place to write one; RunDirError, one line naming ``option`` and ``path``, otherwise:
+
+    - no symbolic link on the way that another user could have planted or could change (``real_path``);
+    - not inside another run directory (its checkpoints/, or anywhere below it);
+    - where it exists already: a real directory of this user that nobody else may write to.
+
+    Nothing is created. The path returned has no links in it: write there, never through ``path`` again."""
+    what = f"{option} {path}"
+    try:
+        real = real_path(path, what=what)
+    except InputError as exc:
+        raise RunDirError(str(exc)) from None
+    run = enclosing_run(real.parent)
+    if run is not None:
+        raise RunDirError(f"{what}: lies inside {run}, the directory of another run; choose a directory outside it")
+    if os.path.lexists(real):
+        _check_private(real, option)
+    return real
+
+
+def _check_private(directory: Path, option: str = "--run-dir") -> None:
+    """Refuse a directory that another user owns or that others may write to: its files would be theirs."""
+    info = directory.lstat()
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise RunDirError(f"{directory}: not a directory (a symlink or a file stands there)")
+    if info.st_uid != os.getuid():
+        raise RunDirError(f"{directory}: belongs to another user (uid {info.st_uid}); choose another {option}")
+    if info.st_mode & 0o022:
+        raise RunDirError(
+            f"{directory}: writable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"run 'chmod go-w {directory}' or choose another {option}"
+        )
+
+
 class RunDirectory:
     CONFIG = "config.json"
     METRICS = "metrics.jsonl"
@@ -80,7 +202,7 @@ class RunDirectory:
     @classmethod
     def resume(cls, path: str | os.PathLike) -> "RunDirectory":
         """An existing run's directory, its clock going on from where the run's metrics end."""
-        run = cls(path)
+        run = cls(check_directory(path, option="--resume"))
         return cls(run.path, time_offset=run.last_time())
 
     def holds_run(self) -> bool:
@@ -92,14 +214,19 @@ class RunDirectory:
         run, and a resumed one writes what changed. The lock is held until ``close``: a second trainer on the
         same run gets a RunDirError."""
         try:
+            run = enclosing_run(self.path.parent)
+            if run is not None:
+                raise RunDirError(f"{self.path}: lies inside {run}, the directory of another run; choose another place")
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._check_private(self.path)
+            _check_private(self.path)
+            if fresh:
+                self._refuse_foreign_files()
             self.lock()
             if fresh and self.holds_run():
                 self.close()
                 raise RunDirError(f"{self.path}: already holds a run; continue it with --resume {self.path}")
             self.checkpoints.mkdir(mode=0o700, exist_ok=True)
-            self._check_private(self.checkpoints)
+            _check_private(self.checkpoints)
         except OSError as exc:
             self.close()
             raise RunDirError(f"{self.path}: cannot write the run directory ({exc.strerror or exc})") from None
@@ -107,17 +234,30 @@ class RunDirectory:
         if fresh or self.read_config() != config:  # a resumed run keeps what changed (--max-steps, ...)
             self.write_config(config)
 
-    def _check_private(self, directory: Path) -> None:
-        """Refuse a directory that another user owns or that others may write to: its files would be theirs."""
-        info = directory.lstat()
-        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise RunDirError(f"{directory}: not a directory (a symlink or a file stands there)")
-        if info.st_uid != os.getuid():
-            raise RunDirError(f"{directory}: belongs to another user (uid {info.st_uid}); choose another --run-dir")
-        if info.st_mode & 0o022:
+    # What a fresh run may find in its directory: what a run makes before its config (a run that started there a
+    # moment ago, or stopped before it wrote its config), and mkstemp's names for the files written atomically.
+    _BEFORE_CONFIG = (LOCK, PROCESS)
+    _TEMPORARY = (f".{CONFIG}.", f".{PROCESS}.")
+
+    def _refuse_foreign_files(self) -> None:
+        """RunDirError when the directory holds files that are not a run's (a fresh run would overwrite its
+        summary.json or confusion.csv, append to its metrics.jsonl): an empty directory, or one that holds a
+        run (refused in ``create`` as such) is fine. Checked before the lock is made: nothing is written there."""
+        if self.holds_run():
+            return
+        foreign = []
+        for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
+            name = entry.name
+            if name in self._BEFORE_CONFIG or (name.startswith(self._TEMPORARY) and name.endswith(".tmp")):
+                continue
+            if name == "checkpoints" and entry.is_dir(follow_symlinks=False) and not any(os.scandir(entry.path)):
+                continue
+            foreign.append(name)
+        if foreign:
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
             raise RunDirError(
-                f"{directory}: writable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
-                f"run 'chmod go-w {directory}' or choose another --run-dir"
+                f"{self.path}: holds files that are not a run's ({foreign[0]}{more}); a new run would overwrite "
+                "them: choose an empty or new --run-dir"
             )
 
     def lock(self) -> None:

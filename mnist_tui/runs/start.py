@@ -4,20 +4,20 @@ a fresh run of a config in its run directory, or a run resumed from its director
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
 from ..engine.control import Control
-from .rundir import RunDirectory, default_run_dir
+from .rundir import RunDirectory, check_directory, default_run_dir
 
 if TYPE_CHECKING:  # the trainer imports torch: only once a front end makes one
     from ..engine.trainer import Trainer
 
 
 def resolve_run_dir(config: TrainConfig) -> TrainConfig:
-    """``config`` with its run directory made absolute (a new one under the runs root when none is given)."""
-    return config.replace(run_dir=str(Path(config.run_dir or default_run_dir(config)).expanduser().resolve()))
+    """``config`` with its run directory made absolute and free of links (a new one under the runs root when none
+    is given); RunDirError when it is no safe place for a run (``rundir.check_directory``)."""
+    return config.replace(run_dir=str(check_directory(config.run_dir or default_run_dir(config))))
 
 
 def make_trainer(

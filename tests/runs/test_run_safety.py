@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import mnist_tui
+from helpers.other_user import as_user, other_user, shared_dir, uid_of  # noqa: F401 (shared_dir: a fixture)
 from mnist_tui.config import TrainConfig
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control
 from mnist_tui.engine.errors import RunDirError
 from mnist_tui.runs import protocol
 from mnist_tui.runs.protocol import MAX_LINE, MAX_VIEWERS, encode
-from mnist_tui.runs.rundir import RunDirectory
+from mnist_tui.runs.rundir import RunDirectory, check_directory
+from mnist_tui.runs.start import resolve_run_dir
 from mnist_tui.runs.server import RunServer
 
 COMMON = ("--device", "cpu", "--batch-size", "50", "--eval-every", "5", "--threads", "1")
@@ -120,6 +122,158 @@ def test_a_planted_symlink_is_never_written_through(tmp_path):
     again.close()
     assert victim.read_text() == "precious\n"
     assert json.loads((run.path / "config.json").read_text())["seed"] == 5
+
+
+# Paths the user names: where the user meant, and nowhere else -------------------------------------------------
+FAST = ("--headless", "--device", "cpu", "--preset", "fast", "--max-steps", "20", "--eval-every", "10", "--threads", "1")
+
+
+def victim_dir(tmp_path: Path) -> Path:
+    """The user's own private directory, as ~/.ssh is, with a file in it."""
+    victim = tmp_path / "ssh"
+    victim.mkdir(mode=0o700)
+    (victim / "authorized_keys").write_text("ssh-ed25519 AAAA mine\n")
+    return victim
+
+
+def listing(path: Path) -> dict[str, bytes | None]:
+    """Everything under ``path``: each file's bytes (None for a directory)."""
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None for p in sorted(path.rglob("*"))}
+
+
+def refused(result, *phrases: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(p in lines[0] for p in phrases), result.stderr
+
+
+def test_a_run_dir_through_a_link_another_user_planted_in_a_shared_directory_is_refused(
+    synthetic_dir, tmp_path, shared_dir
+):
+    """Before, SHTMP/alicerun -> ~/.ssh (planted by another user) put every file of the run into ~/.ssh:
+    Path.resolve() followed the link, and the owner check then passed the victim's own directory."""
+    other = other_user()
+    victim = victim_dir(tmp_path)
+    before = listing(victim)
+    as_user(other, "ln", "-s", str(victim), str(shared_dir / "alicerun"))
+    for run_dir in (shared_dir / "alicerun", shared_dir / "alicerun" / "sub"):
+        result = mnist_tui(*FAST, "--dataset", str(synthetic_dir), "--run-dir", str(run_dir))
+        refused(result, f"symbolic link {shared_dir / 'alicerun'}", f"belongs to another user (uid {uid_of(other)})")
+    with pytest.raises(RunDirError, match="symbolic link"):  # every front end makes its run directory here
+        resolve_run_dir(TrainConfig(run_dir=str(shared_dir / "alicerun")))
+    assert listing(victim) == before
+
+
+def test_resuming_through_a_link_another_user_planted_is_refused(tmp_path, shared_dir):
+    other = other_user()
+    run = created(tmp_path / "mine")  # a run of the user's own, that the link leads to
+    run.close()
+    before = listing(run.path)
+    as_user(other, "ln", "-s", str(run.path), str(shared_dir / "alicerun"))
+    for extra in (["--headless"], ["--detach"]):
+        result = mnist_tui("--resume", str(shared_dir / "alicerun"), "--max-steps", "8", *extra)
+        refused(result, "--resume", f"symbolic link {shared_dir / 'alicerun'}")
+    with pytest.raises(RunDirError, match="symbolic link"):
+        RunDirectory.resume(shared_dir / "alicerun")
+    assert listing(run.path) == before
+
+
+def test_a_link_of_another_user_is_refused_wherever_it_is(tmp_path):
+    other = other_user()
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    home = tmp_path / "home"  # private to this user: only the link's owner is wrong
+    home.mkdir(mode=0o700)
+    (home / "runs").symlink_to(target)
+    os.lchown(home / "runs", uid_of(other), uid_of(other))
+    with pytest.raises(RunDirError, match=r"belongs to another user"):
+        check_directory(home / "runs" / "run")
+    theirs = tmp_path / "theirs"  # a directory of theirs: they could change the user's own link in it
+    theirs.mkdir(mode=0o755)
+    (theirs / "runs").symlink_to(target)
+    os.chown(theirs, uid_of(other), uid_of(other))
+    with pytest.raises(RunDirError, match=r"a directory of another user"):
+        check_directory(theirs / "runs" / "run")
+    assert list(target.iterdir()) == []
+
+
+def test_a_link_of_ones_own_in_a_directory_others_may_write_is_refused(tmp_path, shared_dir):
+    """Another user could have put it there as well (or changed it, in a directory without the sticky bit)."""
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    (shared_dir / "mine").symlink_to(target)
+    with pytest.raises(RunDirError, match=r"a directory others may write to \(mode 1777\)"):
+        check_directory(shared_dir / "mine" / "run")
+
+
+def test_ones_own_links_in_ones_own_directories_are_followed(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to("real")  # relative
+    (real / "up").symlink_to("..")
+    assert check_directory(tmp_path / "link" / "run") == real / "run"
+    assert check_directory(tmp_path / "link" / "up" / "link" / "new" / ".." / "run") == real / "run"
+    monkeypatch.chdir(tmp_path)
+    assert check_directory("link/run") == real / "run"
+    assert resolve_run_dir(TrainConfig(run_dir=str(tmp_path / "link" / "run"))).run_dir == str(real / "run")
+    run = created(tmp_path / "link" / "run")
+    run.close()
+    assert (real / "run" / "config.json").is_file()
+
+
+def test_a_fresh_run_in_a_directory_holding_other_files_is_refused(synthetic_dir, tmp_path):
+    """Before, a fresh run overwrote the user's own summary.json and confusion.csv there and appended its
+    events to a metrics.jsonl that was not a run's."""
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    (mine / "summary.json").write_text('{"my": "summary"}\n')
+    (mine / "confusion.csv").write_text("my,own\n")
+    (mine / "metrics.jsonl").write_text('{"my": "metrics"}\n')
+    before = listing(mine)
+    result = mnist_tui(*FAST, "--dataset", str(synthetic_dir), "--run-dir", str(mine))
+    refused(result, str(mine), "holds files that are not a run's (confusion.csv and 2 more)")
+    for files in ({"metrics.jsonl"}, {"summary.json", "checkpoints"}):
+        other = tmp_path / "-".join(sorted(files))
+        other.mkdir(mode=0o700)
+        for name in files:
+            (other / name).mkdir() if name == "checkpoints" else (other / name).write_text("mine\n")
+        (other / "checkpoints" / "mine.pt").write_bytes(b"x") if "checkpoints" in files else None
+        with pytest.raises(RunDirError, match="holds files that are not a run's"):
+            RunDirectory(other).create(TrainConfig(), fresh=True)
+        assert {p.name for p in other.iterdir()} == files  # not even a lock left there
+    assert listing(mine) == before
+
+
+def test_a_fresh_run_may_use_an_empty_directory_or_one_a_run_began_in(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    begun = tmp_path / "begun"  # what a run makes before its config: a run that stopped right there
+    begun.mkdir(mode=0o700)
+    (begun / ".lock").write_bytes(b"")
+    (begun / "process.json").write_text("{}")
+    (begun / "checkpoints").mkdir(mode=0o700)
+    for path in (empty, begun):
+        run = created(path)
+        run.close()
+        assert (path / "config.json").is_file()
+
+
+def test_a_run_dir_inside_another_run_is_refused(synthetic_dir, tmp_path):
+    """Before, --run-dir RUN/checkpoints/x (or anywhere under RUN) made a second run inside the first."""
+    run = created(tmp_path / "run")
+    run.record(ev.Log("mine"))
+    run.close()
+    before = {p.relative_to(run.path) for p in run.path.rglob("*")}
+    for inside in (run.path / "checkpoints" / "x", run.path / "sub" / "deeper"):
+        result = mnist_tui(*FAST, "--dataset", str(synthetic_dir), "--run-dir", str(inside))
+        refused(result, f"lies inside {run.path}, the directory of another run")
+        with pytest.raises(RunDirError, match="the directory of another run"):
+            RunDirectory(inside).create(TrainConfig(), fresh=True)
+    assert {p.relative_to(run.path) for p in run.path.rglob("*")} == before
+    project = tmp_path / "project"  # a config.json of some other tool is no run: runs may go under it
+    project.mkdir()
+    (project / "config.json").write_text("{}")
+    assert check_directory(project / "runs" / "a") == project / "runs" / "a"
 
 
 # The socket ------------------------------------------------------------------------------------------------
