@@ -5,12 +5,15 @@
     maximize = "f11,z"
 
 An entry that cannot apply (an unknown id, a key that is not a key, a key another command already has, a value
-that is not a string) is left out with one line naming it, and that command keeps its default keys; a file
-that is not TOML leaves every key as it is. Nothing here stops the app from starting.
+that is not a string, more than ``MAX_KEYS`` keys) is left out with one line naming it, and that command keeps its
+default keys; a file that is not TOML (or nested too deeply for the TOML reader), larger than ``MAX_FILE_BYTES`` or
+not a regular file leaves every key as it is. Nothing here stops the app from starting.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 from platformdirs import user_config_path
 from textual.keys import Keys, _character_to_key, key_to_character
 
+from ..runs.untrusted import printable
 from .commands import BINDING_IDS, DEFAULT_KEYS
 
 if sys.version_info >= (3, 11):
@@ -30,6 +34,9 @@ MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 # Keys the app itself or Textual already needs: the palette, quitting, copying, moving focus, closing a screen.
 RESERVED = frozenset({"ctrl+p", "ctrl+q", "ctrl+c", "tab", "shift+tab", "escape"})
 _NAMED_KEYS = frozenset(key.value for key in Keys)
+MAX_FILE_BYTES = 64 * 1024  # a keymap is a few lines: a larger file is not one
+MAX_KEYS = 8  # keys one command may have
+_SHOWN = 80  # characters of a refused value shown in its line
 
 
 def keymap_path() -> Path:
@@ -49,17 +56,32 @@ class Keymap:
 def load_keymap(path: Path | None = None) -> Keymap:
     """Read ``path`` (default: ``keymap_path()``); a missing file is an empty keymap."""
     path = keymap_path() if path is None else path
+    shown = printable(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path)
     except FileNotFoundError:
         return Keymap(path=path)
-    except (OSError, UnicodeDecodeError) as exc:
-        return Keymap(problems=(f"keymap {path}: cannot read it ({exc}); the default keys apply",), path=path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return Keymap(problems=(f"keymap {shown}: cannot read it ({printable(exc)}); the default keys apply",), path=path)
     try:
         entries = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return Keymap(problems=(f"keymap {path}: not TOML ({exc}); the default keys apply",), path=path)
+        return Keymap(problems=(f"keymap {shown}: not TOML ({printable(exc)}); the default keys apply",), path=path)
+    except RecursionError:
+        return Keymap(problems=(f"keymap {shown}: nested too deeply to be a keymap; the default keys apply",), path=path)
     return parse_keymap(entries, path)
+
+
+def _read_bounded(path: Path) -> str:
+    """The file's text: a regular file of at most ``MAX_FILE_BYTES`` (a FIFO would block, a device never end)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES // 1024} KiB, too large to be a keymap")
+    return data.decode("utf-8")
 
 
 def parse_keymap(entries: dict[str, object], path: Path | None = None) -> Keymap:
@@ -68,7 +90,7 @@ def parse_keymap(entries: dict[str, object], path: Path | None = None) -> Keymap
     Clashes are judged on the keymap as a whole (swapping two commands' keys is fine); an entry left out gives
     its command back its default keys, which may in turn clash with another entry, so this repeats until none do.
     """
-    where = f"keymap {path}" if path is not None else "keymap"
+    where = f"keymap {printable(path)}" if path is not None else "keymap"
     refused: dict[str, str] = {}
     for binding_id, value in entries.items():
         problem = _check(binding_id, value)
@@ -79,7 +101,7 @@ def parse_keymap(entries: dict[str, object], path: Path | None = None) -> Keymap
         refused.update(clashes)
         keys = {binding_id: k for binding_id, k in keys.items() if binding_id not in clashes}
     problems = tuple(
-        f"{where}: {binding_id} = {value!r}: {refused[binding_id]}; "
+        f"{where}: {printable(binding_id)} = {_shown(value)}: {refused[binding_id]}; "
         + ("its default keys apply" if binding_id in BINDING_IDS else "left out")
         for binding_id, value in entries.items()
         if binding_id in refused
@@ -92,10 +114,23 @@ def _check(binding_id: str, value: object) -> str | None:
         return f"no such binding id (the ids: {', '.join(BINDING_IDS)})"
     if not isinstance(value, str) or not value.strip():
         return 'expected keys as a string, such as "p" or "ctrl+s,f5"'
+    if value.count(",") >= MAX_KEYS:
+        return f"{value.count(',') + 1:,} keys; a command has at most {MAX_KEYS}"
     bad = [key.strip() for key in value.split(",") if not is_key(key.strip())]
     if bad:
-        return f"{bad[0]!r} is not a key (a character, a name such as f5, space or up, with ctrl+, alt+ …)"
+        return f"{_shown(bad[0])} is not a key (a character, a name such as f5, space or up, with ctrl+, alt+ …)"
     return None
+
+
+def _shown(value: object) -> str:
+    """A value from the file as its line shows it: a string's repr (control characters escaped), cut short;
+    another value by its type (a list nested 900 deep has no repr)."""
+    if isinstance(value, (bool, int, float)):
+        return repr(value)
+    if not isinstance(value, str):
+        return {list: "an array", dict: "a table"}.get(type(value), f"a {type(value).__name__}")
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "...'"
 
 
 def is_key(key: str) -> bool:
