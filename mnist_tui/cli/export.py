@@ -19,32 +19,43 @@ def parser() -> ArgumentParser:
     p.add_argument(
         "paths", metavar="PATH", nargs="+", help="a run directory, or a directory holding runs (a sweep's)"
     )
-    p.add_argument("--csv", metavar="FILE", help="write the evaluations to FILE as CSV ('-': standard output)")
-    p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files under DIR")
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the evaluations to FILE as CSV ('-': standard output); FILE is new or a regular file, outside "
+        "any run directory",
+    )
+    p.add_argument(
+        "--tensorboard", metavar="DIR", help="write TensorBoard event files under DIR (outside any run directory)"
+    )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ..runs.export import TENSORBOARD_EXTRA
+    from ..engine.errors import InputError
+    from ..runs.export import TENSORBOARD_EXTRA, csv_target, tensorboard_target
+    from ..runs.untrusted import printable
     from .compare import load_runs
 
     if not args.csv and not args.tensorboard:
         fail("say where to export: --csv FILE, --tensorboard DIR, or both")
-    if args.csv and args.csv != "-" and not Path(args.csv).expanduser().parent.is_dir():
-        fail(f"{args.csv}: its directory does not exist")
-    if args.tensorboard and Path(args.tensorboard).expanduser().exists() and not Path(
-        args.tensorboard
-    ).expanduser().is_dir():
-        fail(f"{args.tensorboard}: not a directory")
-    runs = load_runs(args.paths)
+    csv_path = tensorboard = None
+    try:  # where it goes is checked before the runs are read, and again with their names
+        if args.csv and args.csv != "-":
+            csv_path = csv_target(args.csv)
+        if args.tensorboard:
+            tensorboard_target(args.tensorboard, [])
+        runs = load_runs(args.paths)
+        if args.tensorboard:
+            tensorboard = tensorboard_target(args.tensorboard, runs)
+    except InputError as exc:
+        fail(printable(exc))
     from ..runs.export import csv_text, tensorboard_available, tensorboard_clashes, write_csv, write_tensorboard
 
-    if args.tensorboard:  # checked before anything is written
+    if tensorboard is not None:  # checked before anything is written
         if not tensorboard_available():
             fail(f"--tensorboard needs the optional tensorboard package: {TENSORBOARD_EXTRA}")
-        clashes = tensorboard_clashes(runs, Path(args.tensorboard).expanduser())
+        clashes = tensorboard_clashes(runs, tensorboard)
         if clashes:
             fail(f"{clashes[0]}: already holds TensorBoard event files (TensorBoard would show both); "
                  "export into another --tensorboard DIR")  # fmt: skip
@@ -54,14 +65,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.csv == "-":
             sys.stdout.write(csv_text(runs))
-        elif args.csv:
-            path = write_csv(runs, Path(args.csv).expanduser())
+        elif csv_path is not None:
+            path = write_csv(runs, csv_path)
             print(f"wrote {evaluations:,} evaluations of {of_runs} to {path}", file=report)
-        if args.tensorboard:
-            directory = Path(args.tensorboard).expanduser()
-            write_tensorboard(runs, directory)
-            print(f"wrote TensorBoard event files of {of_runs} under {directory} "
-                  f"(view them with: tensorboard --logdir {directory})", file=report)  # fmt: skip
+        if tensorboard is not None:
+            write_tensorboard(runs, tensorboard)
+            print(f"wrote TensorBoard event files of {of_runs} under {tensorboard} "
+                  f"(view them with: tensorboard --logdir {tensorboard})", file=report)  # fmt: skip
     except OSError as exc:
         fail(f"cannot write the export ({exc.strerror or exc})")
     return 0

@@ -2,6 +2,8 @@
 
 Both read the runs' curves as ``series.py`` does. TensorBoard's files are written by
 ``torch.utils.tensorboard`` (the optional ``tensorboard`` package), imported only here and only when asked.
+Where they go is checked first (``csv_target``, ``tensorboard_target``): never into a run directory, never
+through a link another user could have planted, never in place of something that is not a regular file.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..engine.errors import InputError
 from ..engine.files import atomic_write
+from .rundir import enclosing_run, real_path
 from .series import TRAIN, RunSeries
 
 CSV_COLUMNS = ("run", "set", "iteration", "epoch", "loss", "accuracy", "lr", "wall_time")
@@ -36,6 +41,66 @@ def csv_text(runs: Sequence[RunSeries]) -> str:
     writer.writerow(CSV_COLUMNS)
     writer.writerows(csv_rows(runs))
     return out.getvalue()
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _outside_runs(path: Path, what: str) -> None:
+    run = enclosing_run(path)
+    if run is not None:
+        raise InputError(
+            f"{what}: would write into the run directory {run} (its files are the run's own); choose a place outside it"
+        )
+
+
+def csv_target(path: str | os.PathLike) -> Path:
+    """Where ``--csv FILE`` writes, checked before anything is: InputError (one line) unless FILE's directory
+    exists and is reached through no link another user could have planted (``rundir.real_path``), lies in no
+    run directory, and FILE is new or a regular file (a link, a device, a FIFO is never replaced). The path
+    returned has no links: write there."""
+    named = Path(path).expanduser()
+    what = f"--csv {path}"
+    directory = real_path(named.parent, what=what)
+    if not directory.is_dir():
+        raise InputError(f"{what}: its directory does not exist")
+    _outside_runs(directory, what)
+    target = directory / named.name
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise InputError(f"{what}: cannot reach it ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise InputError(
+            f"{what}: {kind} stands there; export writes a new file or replaces a regular one "
+            "(name the file itself, or '-' for standard output)"
+        )
+    return target
+
+
+def tensorboard_target(directory: str | os.PathLike, runs: Sequence[RunSeries]) -> Path:
+    """Where ``--tensorboard DIR`` writes, checked before anything is: InputError (one line) unless DIR is
+    reached through no link another user could have planted, is a directory where it exists, and neither it
+    nor any run's directory under it (named by the run's label) lies in a run directory. The path returned
+    has no links: write there."""
+    what = f"--tensorboard {directory}"
+    real = real_path(directory, what=what)
+    if os.path.lexists(real) and not real.is_dir():
+        raise InputError(f"{what}: not a directory")
+    _outside_runs(real, what)
+    for run in runs:
+        _outside_runs(real_path(real / run.label, what=what), what)
+    return real
 
 
 def write_csv(runs: Sequence[RunSeries], path: str | os.PathLike) -> Path:

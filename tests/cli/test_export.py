@@ -129,3 +129,72 @@ def test_bad_input_is_one_line_and_exit_code_2(runs, tmp_path, args, message):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+# Where the export goes: where the user meant, and nowhere else ------------------------------------------------
+from helpers.other_user import as_user, other_user, shared_dir  # noqa: E402,F401 (shared_dir: a fixture)
+
+
+def refused(result, *phrases: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(p in lines[0] for p in phrases), result.stderr
+
+
+def tree(path: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None for p in sorted(path.rglob("*"))}
+
+
+def test_nothing_is_written_into_a_run_directory(runs, tmp_path):
+    """Before, --csv RUN/metrics.jsonl replaced the run's metrics with the CSV (the run then read as failed)."""
+    sweep = runs[0].parent
+    before = tree(sweep)
+    for args in (
+        ["--csv", str(runs[0] / "metrics.jsonl")],
+        ["--csv", str(runs[0] / "checkpoints" / "evals.csv")],
+        ["--csv", str(runs[1] / "new" / ".." / "evals.csv")],
+        ["--tensorboard", str(runs[0])],
+        ["--tensorboard", str(runs[0] / "checkpoints" / "board")],
+        ["--tensorboard", str(sweep)],  # each run's event files would go into the run's own directory
+    ):
+        refused(mnist_tui("export", str(sweep), *args), "would write into the run directory")
+    assert tree(sweep) == before
+    assert mnist_tui("export", str(sweep), "--csv", str(sweep / "evals.csv")).returncode == 0  # beside the runs
+
+
+def test_what_is_not_a_regular_file_is_never_replaced(runs, tmp_path):
+    """Before, a FIFO, a character device or a link to /proc/self/fd/1 named by --csv was replaced by a regular
+    file (as root, --csv /dev/null replaced /dev/null)."""
+    import os
+    import stat
+
+    fifo, link, directory = tmp_path / "fifo", tmp_path / "stdout", tmp_path / "dir.csv"
+    os.mkfifo(fifo)
+    link.symlink_to("/proc/self/fd/1")
+    directory.mkdir()
+    targets = {fifo: "a FIFO", link: "a symbolic link", directory: "a directory"}
+    try:
+        os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # as /dev/null
+        targets[tmp_path / "null"] = "a character device"
+    except PermissionError:
+        pass  # only root makes device files: the others still show it
+    for target, kind in targets.items():
+        refused(mnist_tui("export", str(runs[0]), "--csv", str(target)), f"{kind} stands there", "'-'")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink() and directory.is_dir()
+    if tmp_path / "null" in targets:
+        assert stat.S_ISCHR((tmp_path / "null").lstat().st_mode)
+    (tmp_path / "evals.csv").write_text("an older export\n")  # a regular file is replaced, as asked
+    assert mnist_tui("export", str(runs[0]), "--csv", str(tmp_path / "evals.csv")).returncode == 0
+    assert (tmp_path / "evals.csv").read_text().startswith("run,set,")
+
+
+def test_an_export_through_a_link_another_user_planted_is_refused(runs, tmp_path, shared_dir):
+    other = other_user()
+    victim = tmp_path / "ssh"
+    victim.mkdir(mode=0o700)
+    as_user(other, "ln", "-s", str(victim), str(shared_dir / "exports"))
+    as_user(other, "ln", "-s", str(victim / "authorized_keys"), str(shared_dir / "evals.csv"))
+    refused(mnist_tui("export", str(runs[0]), "--csv", str(shared_dir / "exports" / "evals.csv")), "symbolic link")
+    refused(mnist_tui("export", str(runs[0]), "--tensorboard", str(shared_dir / "exports")), "symbolic link")
+    refused(mnist_tui("export", str(runs[0]), "--csv", str(shared_dir / "evals.csv")), "a symbolic link stands there")
+    assert list(victim.iterdir()) == [] and (shared_dir / "evals.csv").is_symlink()
