@@ -51,6 +51,21 @@ def _positive(value: object, name: str) -> float:
     return float(value)
 
 
+def combined_lr(lr: float, changes: list[tuple]) -> tuple[float, list[str]]:
+    """The learning rate after ``changes`` (("lr", value) sets it, ("lr_scale", factor) scales it), in order,
+    and a line for each change refused because its result is not a finite number above 0 (1e300 scaled by
+    1e308 is inf: a run must not train on it, nor write it): the lr stays as it was before that change."""
+    refused: list[str] = []
+    for kind, value in changes:
+        new = value if kind == "lr" else lr * value
+        if not (math.isfinite(new) and new > 0):
+            what = f"{value:g}" if kind == "lr" else f"{lr:g} × {value:g}"
+            refused.append(f"learning rate {what} refused: it is {new:g}, not a finite number above 0; it stays {lr:g}")
+            continue
+        lr = new
+    return lr, refused
+
+
 class Control:
     def __init__(self) -> None:
         self._running = threading.Event()

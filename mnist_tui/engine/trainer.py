@@ -33,7 +33,7 @@ from . import data as data_mod
 from .analysis import EvalOutcome, make_snapshot, predict, write_error_csvs
 from .augment import random_affine
 from .checkpoints import load_checkpoint, save_checkpoint
-from .control import Control
+from .control import Control, combined_lr
 from .cpu_share import CpuShare, sharing_enabled
 from .device import autocast_dtype, choose_device, compile_model, device_name, eval_batch_size, use_cuda_graphs
 from .device_data import DeviceData, EvalSet
@@ -563,9 +563,11 @@ class Trainer:
         changes = self.control.take_changes("lr")
         if not changes:
             return
-        lr = self.learner.lr
-        for kind, value in changes:
-            lr = value if kind == "lr" else lr * value
+        lr, refused = combined_lr(self.learner.lr, changes)
+        for message in refused:
+            yield from self._emit(Log(message, "warning"))
+        if len(refused) == len(changes):
+            return
         self.learner.set_lr(lr)
         yield from self._emit(SettingsChanged(self.state.iteration, {"lr": lr}))
         if self.learner.scheduler is not None:
