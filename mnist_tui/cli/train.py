@@ -274,6 +274,9 @@ def check_run_dir(option: str, path: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runs.signals import interrupt_quietly
+
+    interrupt_quietly()  # a stop signal during start-up (PyTorch takes seconds to import) ends it without a traceback
     settings = app_settings(args)  # checked first: a typo in --theme is found before any work starts
     resume = getattr(args, "resume", None)
     if resume:

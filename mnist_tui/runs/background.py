@@ -59,11 +59,25 @@ def launch(
     proc, first = started
     run_dir = first.split(" ", 1)[1]
     if not quiet:
-        print(f"training in the background (pid {proc.pid}): {run_dir}")
-        print(f"  watch and steer it:  mnist-tui attach {run_dir}")
-        print("  list runs:           mnist-tui runs")
-        print(f"  its output:          {Path(run_dir) / LOG_NAME}")
+        say(
+            f"training in the background (pid {proc.pid}): {run_dir}\n"
+            f"  watch and steer it:  mnist-tui attach {run_dir}\n"
+            "  list runs:           mnist-tui runs\n"
+            f"  its output:          {Path(run_dir) / LOG_NAME}\n"
+        )
     return 0
+
+
+def say(text: str) -> None:
+    """Write ``text`` on stdout. A reader that went away (``mnist-tui --detach | head -1``) is no error: the run
+    is started all the same; what is left is sent nowhere, so that exiting does not fail on it either."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def start_detached(argv: list[str], what: str) -> tuple[subprocess.Popen, str] | int:

@@ -3,7 +3,9 @@
 ``on_signals(handler, catch=..., ignore=...)`` routes the named signals to ``handler(signum)`` while the block
 runs and puts the previous handlers back after it. Outside the main thread (where Python cannot set
 handlers) it changes nothing. ``stop_on_signals(control)`` is the usual use: stop the run gracefully with
-reason ``interrupted``. ``ignore_signals()`` is for a process whose run has ended and saved: a signal that
+reason ``interrupted``. ``interrupt_quietly()`` is for start-up, before a run's own handlers are in place (importing
+PyTorch takes seconds): a stop signal then ends the process at once, without a traceback, with the interrupted
+exit code. ``ignore_signals()`` is for a process whose run has ended and saved: a signal that
 arrives while it exits changes nothing, and the process ends with the run's own exit code.
 """
 
@@ -13,10 +15,47 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import os
+import sys
+
 from ..engine.control import Control
-from ..engine.events import Reason
+from ..engine.events import EXIT_INTERRUPTED, Reason
 
 ALL = ("SIGINT", "SIGTERM", "SIGHUP")
+STOPS = ("SIGINT", "SIGTERM")  # what a user sends to stop a process (a hang-up is the app's and the runner's own)
+
+
+class Interrupted(SystemExit):
+    """Raised by a signal that ends the process at once: it exits quietly with the interrupted code (130).
+    Made from a handler, it ignores the stop signals from then on: one more while the process winds down
+    (unloading PyTorch takes a moment) would otherwise kill it by default."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_INTERRUPTED)
+        ignore_signals()
+
+
+def _say(line: str) -> None:
+    """One line on stderr from a signal handler (a plain write: no buffer it could meet half-written)."""
+    try:
+        os.write(sys.stderr.fileno(), f"mnist-tui: {line}\n".encode())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def interrupt_quietly(catch: tuple[str, ...] = STOPS) -> None:
+    """From now until a run's own handlers take over (and again after they give back), a stop signal ends the
+    process at once with the interrupted exit code and no traceback: nothing has started that it should wind
+    down. Outside the main thread it changes nothing."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted()
+
+    try:
+        for sig in _signals(catch):
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread
+        pass
 
 
 def _signals(names: tuple[str, ...]) -> list[signal.Signals]:
@@ -54,7 +93,8 @@ def stop_on_signals(
 ) -> Iterator[RunGuard]:
     """The first signal stops the run gracefully (evaluate, save, summary; reason ``interrupted``).
 
-    ``second_aborts``: a second one, while the run winds down, raises KeyboardInterrupt. Once the caller
+    ``second_aborts``: a second one, while the run winds down (or still starts), ends the process at once:
+    one line, exit code 130 (``Interrupted``), no traceback. Once the caller
     sets ``guard.ended`` (the run has ended and saved), signals change nothing.
     """
     guard = RunGuard()
@@ -63,7 +103,8 @@ def stop_on_signals(
         if guard.ended:
             return
         if second_aborts and control.stop_requested:
-            raise KeyboardInterrupt
+            _say("interrupted again: stopping at once (the last checkpoint saved is kept)")
+            raise Interrupted()
         control.stop(Reason.INTERRUPTED)
 
     with on_signals(handler, catch=catch, ignore=ignore):
