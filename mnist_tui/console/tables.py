@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..engine.events import EvaluationSnapshot
 from ..runs.catalogue import COLUMNS, RunInfo, run_cells
+from ..runs.untrusted import printable
 
 if TYPE_CHECKING:  # engine.ensemble imports torch; the runs table must not wait for it
     from ..engine.ensemble import EnsembleResult
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # engine.ensemble imports torch; the runs table must not wait
 # inspect ------------------------------------------------------------------------------------------
 def _name(snapshot: EvaluationSnapshot, label: int) -> str:
     names = snapshot.class_names
-    return names[label] if 0 <= label < len(names) else str(label)
+    return printable(names[label]) if 0 <= label < len(names) else str(label)  # names come from a file
 
 
 def error_tables(snapshot: EvaluationSnapshot, top: int = 10) -> list[Table]:
@@ -61,7 +62,7 @@ def runs_table(runs: list[RunInfo]) -> Table:
         )
     for info in runs:
         style = "bold green" if info.active else ("red" if info.state == "failed" else None)
-        table.add_row(*(Text(cell) for cell in run_cells(info)), style=style)  # paths are text, not markup
+        table.add_row(*(Text(cell) for cell in run_cells(info)), style=style)  # text, not markup; escaped
     return table
 
 
@@ -70,13 +71,13 @@ def ensemble_lines(result: EnsembleResult) -> list[str]:
     """Each run's test accuracy, their mean, and the accuracy of their mean softmax, as aligned lines."""
     views = f"test-time augmentation, {result.tta_views} views" if result.tta_views > 1 else "no test-time augmentation"
     n = len(result.runs)
-    rows = [
-        (run, f"{acc:7.2%}  ({right:,} right; {Path(w).name})")
+    rows = [  # paths with their control characters escaped
+        (printable(run), f"{acc:7.2%}  ({right:,} right; {printable(Path(w).name)})")
         for run, w, acc, right in zip(result.runs, result.weights, result.accuracies, result.correct)
     ]
     rows.append(("mean of the runs", f"{sum(result.accuracies) / n:7.2%}"))
     rows.append((f"ensemble of {n} (mean softmax)", f"{result.combined:7.2%}  ({result.combined_correct:,} right)"))
     width = max(len(label) for label, _ in rows)
-    return [f"{result.dataset} test set, {result.total:,} images; {views}"] + [
+    return [f"{printable(result.dataset)} test set, {result.total:,} images; {views}"] + [
         f"  {label:<{width}}  {figures}" for label, figures in rows
     ]

@@ -174,3 +174,15 @@ def test_paths_and_contents_are_printed_with_control_characters_escaped(runs, tm
         assert printable(ESCAPE).replace(" ", "") in shown, result.stdout
     assert printable(ESCAPE) == "run\\x1b[2J\\x1b]0;owned\\x07"
     assert printable("plain/path ünïcode") == "plain/path ünïcode"
+
+
+def test_the_ensemble_lines_escape_the_runs_paths():
+    from mnist_tui.console.tables import ensemble_lines
+    from mnist_tui.engine.ensemble import EnsembleResult
+
+    result = EnsembleResult(
+        runs=(f"/r/{ESCAPE}", "/r/b"), weights=(f"/r/{ESCAPE}/best.pt", "/r/b/last.pt"), accuracies=(0.9, 0.8),
+        combined=0.95, correct=(9, 8), combined_correct=19, total=10, dataset="mnist", tta_views=1,
+    )  # fmt: skip
+    text = "\n".join(ensemble_lines(result))
+    assert "\x1b" not in text and "\x07" not in text and f"/r/{printable(ESCAPE)}" in text
