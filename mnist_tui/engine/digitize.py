@@ -10,6 +10,7 @@ on-dark array ``digitize`` takes. numpy and torch only (Pillow, inside ``read_im
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ SIDE = 28  # the field
 BOX = 20  # the box the digit is scaled to fit
 CENTRE = SIDE / 2  # where MNIST's centres of mass fall (pixel i at i: a mean of 14.0 over its test digits)
 INK_FLOOR = 0.1  # in a file, what is fainter than this share of the strongest ink is background
+MAX_PIXELS = 50_000_000  # a file's image may have this many (a 48-megapixel photo); decoding costs ~20 bytes each
 
 
 class ImageError(InputError):
@@ -78,7 +80,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     ink is dark on light (paper, a scan) or light on dark (MNIST) is read from the image's border: a bright
     border is inverted. The border's shade is then taken as the background (subtracted) and ink fainter than a
     tenth of the strongest is dropped (paper grain, JPEG noise). ImageError (one line) for a missing file,
-    one that is not an image, or an image without a digit.
+    one that is not an image, one of more than MAX_PIXELS pixels (told by its header, before decoding), or
+    an image without a digit.
     """
     from PIL import Image, UnidentifiedImageError  # only here: decoding files
 
@@ -90,12 +93,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if os.path.getsize(name) == 0:
         raise ImageError(f"{name}: the file is empty (0 bytes)")
     try:
-        with Image.open(name) as img:
+        with warnings.catch_warnings():  # Pillow's own warning of a large image: MAX_PIXELS decides here
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(name)
+        with img:
+            if img.width * img.height > MAX_PIXELS:  # from the header, before a pixel is decoded
+                raise ImageError(f"{name}: the image is too large ({img.width}x{img.height} pixels, at most "
+                                 f"{MAX_PIXELS:,})")  # fmt: skip
             img.load()
             grey = _grey(img)
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (PNG or JPEG)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: the image is too large (more than {MAX_PIXELS:,} pixels)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageError(f"{name}: cannot read the image ({reason[:160]})") from None
     if grey.size == 0:
