@@ -39,7 +39,7 @@ from .refresh import DEFAULT_REFRESH
 from .screens import TrainingScreen
 from .screens.errors import ErrorsScreen
 from .steering import RunSteering
-from .theme import TERMINAL_DARK
+from .theme import TERMINAL_DARK, match_no_color
 from .views import RunViews
 from .widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from .widgets.early_stopping import EarlyStoppingPanel
@@ -97,6 +97,7 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
         super().__init__()
         self.mode = mode
         self.theme = theme  # the default: the terminal's own colours (theme.py); the palette changes it
+        match_no_color(self)
         self.ring_bell = bell  # ring the terminal's bell when the run needs the user (alerts.py)
         self.keymap = keymap or Keymap()
         if self.keymap.keys:
@@ -121,6 +122,9 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
         self._stats_worker: Worker | None = None
 
     # Lifecycle -------------------------------------------------------------------------------------------
+    def watch_theme(self, theme: str) -> None:
+        match_no_color(self)  # the palette's Theme command may move between an ANSI theme and the others
+
     def get_default_screen(self) -> Screen:
         return self.training
 

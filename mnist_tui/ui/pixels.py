@@ -5,6 +5,12 @@ the background colour the bottom one. A 28x28 digit therefore takes 28 columns b
 ``downscale`` averages it to fewer pixels when space is short (14x14 -> 14x7 cells, 7x7 -> 7x4 cells).
 Intensities are blended from the panel's background colour (0) to the ink colour (255), so the digit sits
 on the panel instead of on a black square.
+
+That needs both colours as true colours. Under the ANSI themes (the terminal's own colours, which only the
+terminal knows: the background may be black, white or anything) and with ``NO_COLOR`` there is nothing to blend:
+a colour picked there can be the background itself. So when ``background`` or ``ink`` is None, a digit is
+drawn in the terminal's default foreground, which contrasts with its default background by construction, and
+its grey levels become shades of characters (``░▒▓█``) while the half blocks keep its outline.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from rich.text import Text
 RGB = tuple[int, int, int]
 UPPER_HALF = "\u2580"  # ▀
 LOWER_HALF = "\u2584"  # ▄
+FLOOR = 64  # the least ink a drawn pixel gets (of 255): on 256 colours fainter blends round to the panel
+SHADES = " ░▒▓█"  # grey levels by character, for the terminal's own colours (level 0 is blank)
+NEGATIVE_SHADES = " ·:=#"  # a signed map's other side, told apart without colour
 SIDE = 28  # MNIST images are 28x28
 
 
@@ -42,12 +51,18 @@ def downscale(image: bytes, pixels: int, side: int = SIDE) -> list[list[int]]:
 
 
 def blend(background: RGB, ink: RGB, value: int) -> RGB:
+    """The colour ``value`` (0..255) of the way from ``background`` to ``ink``."""
     t = value / 255.0
     return (
         round(background[0] + (ink[0] - background[0]) * t),
         round(background[1] + (ink[1] - background[1]) * t),
         round(background[2] + (ink[2] - background[2]) * t),
     )
+
+
+def lifted(value: int) -> int:
+    """A drawn pixel's ink, at least ``FLOOR``: faint strokes stay visible on every colour system."""
+    return FLOOR + (value * (255 - FLOOR)) // 255
 
 
 @lru_cache(maxsize=4096)
@@ -58,11 +73,51 @@ def _style(top: RGB | None, bottom: RGB | None) -> Style:
     )
 
 
-def halfblock_lines(grid: Sequence[Sequence[int]], background: RGB, ink: RGB, threshold: int = 12) -> list[Text]:
+def shade_level(value: float, threshold: float, top: float = 255) -> int:
+    """A value (0..``top``) as a level of ``SHADES``: 0 below ``threshold``, else 1..4."""
+    if value < threshold:
+        return 0
+    return 1 + min(3, int(4 * value / (top + 1e-9)))
+
+
+def shaded_cell(top: int, bottom: int) -> str:
+    """One cell of two stacked pixels given as shade levels (0..4), for the terminal's own ink.
+
+    Both lit: the shade of their mean. One lit: its half block where it is strong, its shade where it is faint.
+    """
+    if top and bottom:
+        return SHADES[(top + bottom + 1) // 2]
+    level = top or bottom
+    if not level:
+        return " "
+    if level >= 3:
+        return UPPER_HALF if top else LOWER_HALF
+    return SHADES[level]
+
+
+def shaded_lines(grid: Sequence[Sequence[int]], threshold: int = 12) -> list[Text]:
+    """Render a grid of 0..255 values in the panel's own ink, grey levels as characters: see the module."""
+    lines: list[Text] = []
+    for r in range(0, len(grid), 2):
+        top_row = grid[r]
+        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0] * len(top_row)
+        cells = "".join(
+            shaded_cell(shade_level(t, threshold), shade_level(b, threshold)) for t, b in zip(top_row, bottom_row)
+        )
+        lines.append(Text(cells, no_wrap=True, overflow="crop"))
+    return lines
+
+
+def halfblock_lines(
+    grid: Sequence[Sequence[int]], background: RGB | None, ink: RGB | None, threshold: int = 12
+) -> list[Text]:
     """Render a grid of 0..255 values as ``ceil(rows / 2)`` lines of ``cols`` cells each.
 
-    Values below ``threshold`` are left transparent (a plain space on the panel's own background).
+    Values below ``threshold`` are left transparent (a plain space on the panel's own background). With no
+    ``background`` or ``ink`` (colours only the terminal knows), the digit is shaded in its default ink.
     """
+    if background is None or ink is None:
+        return shaded_lines(grid, threshold)
     lines: list[Text] = []
     for r in range(0, len(grid), 2):
         top_row = grid[r]
@@ -73,11 +128,11 @@ def halfblock_lines(grid: Sequence[Sequence[int]], background: RGB, ink: RGB, th
             if not top_on and not bottom_on:
                 line.append(" ")
             elif top_on and not bottom_on:
-                line.append(UPPER_HALF, _style(blend(background, ink, top), None))
+                line.append(UPPER_HALF, _style(blend(background, ink, lifted(top)), None))
             elif bottom_on and not top_on:
-                line.append(LOWER_HALF, _style(blend(background, ink, bottom), None))
+                line.append(LOWER_HALF, _style(blend(background, ink, lifted(bottom)), None))
             else:
-                line.append(UPPER_HALF, _style(blend(background, ink, top), blend(background, ink, bottom)))
+                line.append(UPPER_HALF, _style(blend(background, ink, lifted(top)), blend(background, ink, lifted(bottom))))
         lines.append(line)
     return lines
 
@@ -178,10 +233,42 @@ def signed_colour(value: float, background: RGB, positive: RGB, negative: RGB, t
     return blend(background, positive if value > 0 else negative, round(min(1.0, abs(value)) * 255))
 
 
-def signed_halfblock_lines(
-    grid: Sequence[Sequence[float]], background: RGB, positive: RGB, negative: RGB, threshold: float = 0.05
+def _signed_shaded_lines(
+    grid: Sequence[Sequence[float]], positive: RGB | None, negative: RGB | None, threshold: float
 ) -> list[Text]:
-    """Render a grid of -1..1 values as half blocks on a diverging scale; near-zero cells stay transparent."""
+    """A signed map in the terminal's own colours: each side's strength as shades, the positive side in
+    ``SHADES`` and the negative in ``NEGATIVE_SHADES`` (so they differ without colour), coloured when given."""
+    pos_style = _style(positive, None) if positive else Style()
+    neg_style = _style(negative, None) if negative else Style()
+    lines: list[Text] = []
+    for r in range(0, len(grid), 2):
+        top_row = grid[r]
+        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0.0] * len(top_row)
+        line = Text(no_wrap=True, overflow="crop")
+        for top, bottom in zip(top_row, bottom_row):
+            value = top if abs(top) >= abs(bottom) else bottom  # the stronger of the two speaks for the cell
+            level = shade_level(abs(value), threshold, top=1.0)
+            if not level:
+                line.append(" ")
+            elif value > 0:
+                line.append(SHADES[level], pos_style)
+            else:
+                line.append(NEGATIVE_SHADES[level], neg_style)
+        lines.append(line)
+    return lines
+
+
+def signed_halfblock_lines(
+    grid: Sequence[Sequence[float]],
+    background: RGB | None,
+    positive: RGB | None,
+    negative: RGB | None,
+    threshold: float = 0.05,
+) -> list[Text]:
+    """Render a grid of -1..1 values as half blocks on a diverging scale; near-zero cells stay transparent.
+    With no ``background`` (colours only the terminal knows), the two sides are shades of two characters sets."""
+    if background is None or positive is None or negative is None:
+        return _signed_shaded_lines(grid, positive, negative, threshold)
     lines: list[Text] = []
     for r in range(0, len(grid), 2):
         top_row = grid[r]
@@ -202,10 +289,16 @@ def signed_halfblock_lines(
     return lines
 
 
-def scale_legend(width: int, background: RGB, positive: RGB, negative: RGB) -> Text:
+def scale_legend(width: int, background: RGB | None, positive: RGB | None, negative: RGB | None) -> Text:
     """The colour scale as one line ``width`` cells wide: against, through nothing, to for."""
     line = Text(no_wrap=True, overflow="crop")
     inner = max(2, width - 4)
+    if background is None or positive is None or negative is None:
+        values = [-1 + 2 * (i + 0.5) / inner for i in range(inner)]
+        line.append("− ")
+        line.append_text(_signed_shaded_lines([values], positive, negative, 0.05)[0])
+        line.append(" +")
+        return line
     line.append("− ")
     for i in range(inner):
         value = -1 + 2 * (i + 0.5) / inner

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from textual.app import App
+from textual.filter import Monochrome, NoColor
 from textual.theme import BUILTIN_THEMES
 
 TERMINAL_DARK, TERMINAL_LIGHT = "ansi-dark", "ansi-light"
@@ -32,3 +34,17 @@ def check_theme(name: str) -> str | None:
     if name in BUILTIN_THEMES:
         return None
     return f"--theme {name}: no such theme (one of: {', '.join(theme_names())})"
+
+
+def match_no_color(app: App) -> None:
+    """With ``NO_COLOR``, keep Textual's colour filter right for the theme in use.
+
+    Textual picks the filter once, for the theme an app is created with: NoColor (the terminal's default
+    colours) for an ANSI theme, Monochrome (greys) for the others. An app whose theme is set after that, or
+    changed from the palette, kept the other one, and Monochrome turns the ANSI themes' unknown colours into
+    black on black.
+    """
+    if not app.no_color:
+        return
+    wanted = NoColor if app.native_ansi_color else Monochrome
+    app._filters[:] = [wanted() if isinstance(f, (NoColor, Monochrome)) else f for f in app._filters]

@@ -11,27 +11,17 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
-from textual.widget import Widget
 
 from ..pixels import RGB, SIDE, downscale_values, normalise_signed, scale_legend, signed_halfblock_lines
 from .cached_lines import CachedLines
+from .ink import map_ink
 
 
-def map_lines(values: Sequence[float], pixels: int, background: RGB, positive: RGB, negative: RGB) -> list[Text]:
+def map_lines(
+    values: Sequence[float], pixels: int, background: RGB | None, positive: RGB | None, negative: RGB | None
+) -> list[Text]:
     """A 784-value map, scaled to its largest magnitude, as ``pixels`` x ``pixels`` half blocks."""
     return signed_halfblock_lines(downscale_values(normalise_signed(values), pixels), background, positive, negative)
-
-
-def map_colours(widget: Widget, prefix: str) -> tuple[RGB, RGB, RGB]:
-    """(background, positive, negative) from ``widget``'s ``PREFIX--positive`` and ``--negative`` components."""
-    _, background = widget.background_colors
-
-    def colour(component: str, fallback: RGB) -> RGB:
-        style = widget.get_component_rich_style(f"{prefix}--{component}", partial=True)
-        c = style.color.get_truecolor() if style.color is not None else None
-        return (c.red, c.green, c.blue) if c else fallback
-
-    return background.rgb, colour("positive", (255, 160, 0)), colour("negative", (0, 140, 255))
 
 
 class AttributionMap(CachedLines):
@@ -63,6 +53,6 @@ class AttributionMap(CachedLines):
     def lines(self, width: int, height: int) -> list[Text]:
         if len(self.values) != SIDE * SIDE:
             return [Text(self.empty_text, style=self.get_component_rich_style("attribution-map--empty", partial=True))]
-        background, positive, negative = map_colours(self, "attribution-map")
+        background, positive, negative = map_ink(self, "attribution-map")
         px = SIDE if height >= SIDE // 2 + 1 and width >= SIDE else SIDE // 2
         return [*map_lines(self.values, px, background, positive, negative), scale_legend(px, background, positive, negative)]

@@ -26,14 +26,16 @@ class CachedLines(Widget):
 
     def render_line(self, y: int) -> Strip:
         width, height = self.content_region.size
-        key = (self.key(), width, height, self.background_colors[1].rgb, self.app.theme)
+        app = self.app
+        key = (self.key(), width, height, self.background_colors[1].rgb, app.theme, app.console.color_system)
         if self._strips is None or self._strips[0] != key:
             console = self.app.console
+            base = self.rich_style  # the panel's colours under what the lines set (a Line API widget's job)
             strips = []
             for line in self.lines(width, height):
                 line.no_wrap, line.overflow = True, "crop"
                 segments = list(line.render(console))
-                strips.append(Strip(Segment.adjust_line_length(segments, width), width))
+                strips.append(Strip(Segment.adjust_line_length(segments, width), width).apply_style(base))
             self._strips = (key, strips)
         strips = self._strips[1]
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(width)
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, self.rich_style)

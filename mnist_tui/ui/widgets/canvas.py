@@ -21,7 +21,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..pixels import RGB, blend
+from ..pixels import RGB, SHADES, blend, lifted, shade_level
+from .ink import panel_ink
 
 SIDE = 28
 CELL = 2  # terminal columns per pixel (a cell is about twice as high as it is wide)
@@ -178,14 +179,11 @@ class Canvas(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         """One row of pixels (the Line API: a row of a few spans, no markup to parse, a few ms a frame)."""
         if not 0 <= y < SIDE:
-            return Strip.blank(self.size.width)
-        _, background = self.background_colors
-        ink_style = self.get_component_rich_style("canvas--ink", partial=True)
-        ink_colour = ink_style.color.get_truecolor() if ink_style.color is not None else None
-        ink: RGB = (ink_colour.red, ink_colour.green, ink_colour.blue) if ink_colour else (255, 255, 255)
+            return Strip.blank(self.size.width, self.rich_style)
+        background, ink = panel_ink(self, "canvas--ink")
         cursor = self.cursor[1] if self.has_focus and self.cursor[0] == y else -1
         levels = tuple(round(v * 32) for v in self.values[y * SIDE : (y + 1) * SIDE])
-        key = (levels, cursor, background.rgb, ink)
+        key = (levels, cursor, background, ink, self.app.theme)
         strip = self._rows.get(y)
         if strip is not None and strip[0] == key:
             return strip[1]
@@ -194,23 +192,34 @@ class Canvas(Widget, can_focus=True):
         c = 0
         while c < SIDE:
             if c == cursor:
-                segments.append(Segment("▐▌", self._shade(levels[c], background.rgb, ink) + cursor_style))
+                segments.append(Segment("▐▌", self._shade(levels[c], background, ink) + cursor_style))
                 c += 1
                 continue
             end = c
             while end < SIDE and levels[end] == levels[c] and end != cursor:
                 end += 1
-            segments.append(Segment(" " * (CELL * (end - c)), self._shade(levels[c], background.rgb, ink)))
+            segments.append(Segment(self._cells(levels[c], background, ink) * (end - c), self._shade(levels[c], background, ink)))
             c = end
-        made = Strip(segments, SIDE * CELL)
+        made = Strip(segments, SIDE * CELL).apply_style(self.rich_style)  # the panel's colours beneath
         self._rows[y] = (key, made)
         return made
 
-    def _shade(self, level: int, base: RGB, ink: RGB) -> Style:
+    @staticmethod
+    def _cells(level: int, base: RGB | None, ink: RGB | None) -> str:
+        """One pixel's cells: blank where its colour is blended (``_shade``), else its shade by character."""
+        if base is None or ink is None:
+            return SHADES[shade_level(level * 255 / 32, 12)] * CELL
+        return " " * CELL
+
+    def _shade(self, level: int, base: RGB | None, ink: RGB | None) -> Style:
+        """One pixel's style: its level blended from the background to the ink, or the terminal's own ink."""
+        if base is None or ink is None:
+            return Style()
         key = (level, base, ink)
         style = self._styles.get(key)
         if style is None:
-            style = self._styles[key] = Style.from_color(bgcolor=_rich(blend(base, ink, round(level * 255 / 32))))
+            colour = blend(base, ink, lifted(round(level * 255 / 32))) if level else base
+            style = self._styles[key] = Style.from_color(bgcolor=_rich(colour))
         return style
 
 

@@ -10,6 +10,7 @@ from textual.widget import Widget
 
 from .. import format as fmt
 from ..pixels import RGB, downscale, fit_grid, grid_text, halfblock_lines
+from .ink import panel_ink
 
 
 class DigitGrid(Widget):
@@ -24,7 +25,7 @@ class DigitGrid(Widget):
         self.labels: tuple[int, ...] = ()
         self.class_names: tuple[str, ...] = ()
         self.shown = 0  # how many images the last render fitted in
-        self._cache: dict[tuple[int, int, RGB, RGB], list[Text]] = {}
+        self._cache: dict[tuple[int, int, RGB | None, RGB | None], list[Text]] = {}
 
     def set_images(self, images: Sequence[bytes], labels: Sequence[int], class_names: Sequence[str] = ()) -> None:
         self.images = tuple(images)
@@ -39,13 +40,9 @@ class DigitGrid(Widget):
         self.refresh_layout_info()
 
     # Drawing -------------------------------------------------------------------------------------------
-    def ink_colours(self) -> tuple[RGB, RGB]:
-        """(background, ink): the panel's background and the ink component's colour."""
-        _, background = self.background_colors
-        base = background.rgb
-        style = self.get_component_rich_style("digit-grid--ink", partial=True)
-        ink = style.color.get_truecolor() if style.color is not None else None
-        return base, (ink.red, ink.green, ink.blue) if ink else (255, 255, 255)
+    def ink_colours(self) -> tuple[RGB | None, RGB | None]:
+        """(background, ink): the panel's background and the ink component's colour (None: the terminal's)."""
+        return panel_ink(self, "digit-grid--ink")
 
     def caption(self, index: int) -> Text:
         return Text(fmt.class_label(self.class_names, self.labels[index]) if index < len(self.labels) else "")
@@ -81,7 +78,7 @@ class DigitGrid(Widget):
     def update_subtitle(self, shown: int) -> None:
         """Hook: tell the user when not every image fits."""
 
-    def _digit(self, index: int, px: int, background: RGB, ink: RGB) -> list[Text]:
+    def _digit(self, index: int, px: int, background: RGB | None, ink: RGB | None) -> list[Text]:
         key = (index, px, background, ink)
         if key not in self._cache:
             image = self.images[index]

@@ -12,8 +12,9 @@ from textual.widget import Widget
 
 from ...engine.events import Misclassified
 from .. import format as fmt
-from ..pixels import RGB, SIDE, downscale, halfblock_lines, scale_legend
-from .attribution_map import map_colours, map_lines
+from ..pixels import SIDE, downscale, halfblock_lines, scale_legend
+from .attribution_map import map_lines
+from .ink import map_ink, panel_ink
 
 BAR = 12  # cells of the longest probability bar
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -91,7 +92,7 @@ class ErrorDetail(Widget):
         if self.maps:
             return self._render_with_maps(out, entry, width, height)
         px = SIDE if height - 2 >= SIDE // 2 and width >= SIDE + 2 + 10 else SIDE // 2
-        background, ink = self._colours()
+        background, ink = panel_ink(self, "error-detail--ink")
         grid = downscale(entry.image, px) if len(entry.image) == SIDE * SIDE else [[0] * px for _ in range(px)]
         digit = halfblock_lines(grid, background, ink)
         bars = self._bars(entry)
@@ -111,8 +112,8 @@ class ErrorDetail(Widget):
         label = self.get_component_rich_style("error-detail--label", partial=True)
         gap = 2
         px = SIDE if width >= 3 * SIDE + 2 * gap and height >= 2 + SIDE // 2 + 2 + 10 else SIDE // 2
-        background, ink = self._colours()
-        _, positive, negative = map_colours(self, "error-detail")
+        background, ink = panel_ink(self, "error-detail--ink")
+        _, positive, negative = map_ink(self, "error-detail")
         grid = downscale(entry.image, px) if len(entry.image) == SIDE * SIDE else [[0] * px for _ in range(px)]
         columns = [halfblock_lines(grid, background, ink)]
         captions = ["the digit"]
@@ -154,9 +155,3 @@ class ErrorDetail(Widget):
             line.append(f" {p:6.1%}", text_style)
             bars.append(line)
         return bars
-
-    def _colours(self) -> tuple[RGB, RGB]:
-        _, background = self.background_colors
-        style = self.get_component_rich_style("error-detail--ink", partial=True)
-        ink = style.color.get_truecolor() if style.color is not None else None
-        return background.rgb, (ink.red, ink.green, ink.blue) if ink else (255, 255, 255)

@@ -6,8 +6,9 @@ from typing import ClassVar
 
 from rich.text import Text
 
-from ..pixels import RGB, SIDE, downscale, halfblock_lines
+from ..pixels import SIDE, downscale, halfblock_lines
 from .cached_lines import CachedLines
+from .ink import panel_ink
 
 
 class ModelInput(CachedLines):
@@ -30,9 +31,6 @@ class ModelInput(CachedLines):
     def lines(self, width: int, height: int) -> list[Text]:
         if len(self.image) != SIDE * SIDE:
             return [Text("(blank)", style=self.get_component_rich_style("model-input--empty", partial=True))]
-        _, background = self.background_colors
-        style = self.get_component_rich_style("model-input--ink", partial=True)
-        c = style.color.get_truecolor() if style.color is not None else None
-        ink: RGB = (c.red, c.green, c.blue) if c else (255, 255, 255)
+        background, ink = panel_ink(self, "model-input--ink")
         px = SIDE if height >= SIDE // 2 and width >= SIDE else SIDE // 2
-        return halfblock_lines(downscale(self.image, px), background.rgb, ink)
+        return halfblock_lines(downscale(self.image, px), background, ink)
