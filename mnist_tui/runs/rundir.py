@@ -84,8 +84,9 @@ def real_path(path: str | os.PathLike, *, what: str | None = None) -> Path:
         candidate = current / part
         try:
             info = candidate.lstat()
-        except FileNotFoundError:
-            # Nothing stands there yet: the rest is made as named (mkdir), not through any link.
+        except (FileNotFoundError, NotADirectoryError):
+            # Nothing stands there yet (or a file stands in the way, which making it will say): the rest is made
+            # as named (mkdir), not through any link.
             for p in reversed(todo):
                 candidate = candidate.parent if p == ".." else candidate / p
             return candidate
