@@ -80,18 +80,31 @@ class TrainLoss:
         return self.iterations, self.epochs, self.walls, self.losses
 
     def append(self, iteration: float, epoch: float, wall: float, loss: float) -> None:
-        if self.stride > 1:
-            for i, value in enumerate((iteration, epoch, wall, loss)):
-                self._bin[i] += value
-            self._in_bin += 1
-            if self._in_bin < self.stride:
-                return
-            iteration, epoch, wall, loss = (total / self.stride for total in self._bin)
-            self._bin, self._in_bin = [0.0, 0.0, 0.0, 0.0], 0
-        for column, value in zip(self.columns, (iteration, epoch, wall, loss)):
-            column.append(value)
-        if len(self.losses) >= self.max_points:
-            self._halve()
+        self.extend([iteration], [epoch], [wall], [loss])
+
+    def extend(
+        self, iterations: Sequence[float], epochs: Sequence[float], walls: Sequence[float], losses: Sequence[float]
+    ) -> None:
+        """Add steps (columns of equal length), a slice at a time: one line's steps cost a few calls, not one each."""
+        values = (iterations, epochs, walls, losses)
+        n, i = len(losses), 0
+        while i < n:
+            if self.stride == 1:
+                take = min(n - i, self.max_points - len(self.losses))
+                for column, given in zip(self.columns, values):
+                    column.extend(given[i : i + take])
+            else:
+                take = min(n - i, self.stride - self._in_bin)
+                for k, given in enumerate(values):
+                    self._bin[k] += sum(given[i : i + take])
+                self._in_bin += take
+                if self._in_bin == self.stride:
+                    for column, total in zip(self.columns, self._bin):
+                        column.append(total / self.stride)
+                    self._bin, self._in_bin = [0.0, 0.0, 0.0, 0.0], 0
+            i += take
+            if len(self.losses) >= self.max_points:
+                self._halve()
 
     def _halve(self) -> None:
         for column in self.columns:
@@ -161,6 +174,7 @@ class RunSeries:
         self.lrs = LrPoints()  # (iteration, wall time, lr) of each step line (bounded)
         self.started_at = 0.0  # when the run started, in seconds since the epoch (its wall times count from it)
         self._last_wall = 0.0
+        self._step_wall: float | None = None  # the wall time of the last step line
         self._follower = MetricsFollower(self.path, kinds=KINDS)
         info = read_run(self.path)
         if info is None:
@@ -245,15 +259,18 @@ class RunSeries:
                 self.train_seconds = elapsed
 
     def _add_steps(self, event: ev.StepMetrics, wall: float) -> None:
-        first = event.iteration - len(event.losses) + 1
-        previous = self.train.walls[-1] if len(self.train) else wall
-        n = len(event.losses)
-        for offset, loss in enumerate(event.losses):
-            if _finite(loss):
-                at = first + offset
-                # The steps of one line ran between the previous line and this one: spread them over that time.
-                step_wall = previous + (wall - previous) * (offset + 1) / n
-                self.train.append(at, self._epochs(at, event.epoch), step_wall, float(loss))
+        losses = event.losses
+        n = len(losses)
+        first = event.iteration - n + 1
+        previous = self._step_wall if self._step_wall is not None else wall
+        # The steps of one line ran between the previous line and this one: spread them over that time.
+        kept = [k for k, loss in enumerate(losses) if type(loss) in (float, int) and math.isfinite(loss)]
+        iterations = [first + k for k in kept]
+        spe = self.started.steps_per_epoch if self.started else 0
+        epochs = [at / spe for at in iterations] if spe > 0 else [float(event.epoch)] * len(kept)
+        walls = [previous + (wall - previous) * (k + 1) / n for k in kept]
+        self.train.extend(iterations, epochs, walls, [losses[k] for k in kept])
+        self._step_wall = wall
         self.iteration = max(self.iteration, event.iteration)
         if _finite(event.lr):
             self.lr = float(event.lr)
