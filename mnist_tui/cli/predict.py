@@ -122,7 +122,11 @@ def image_paths(arguments: list[str], stdin=None) -> Iterator[str | Unreadable]:
     """
     for argument in arguments:
         if argument == "-":
-            yield from stdin_paths(stdin if stdin is not None else sys.stdin.buffer)
+            stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+            if stream is None:
+                yield Unreadable("-: no stdin to read paths from (it is closed)")
+            else:
+                yield from stdin_paths(stream)
         else:
             yield from expand(argument)
 

@@ -7,6 +7,7 @@ written out as PNG files predicted as the model predicts the digits themselves."
 from __future__ import annotations
 
 import json
+import os
 import resource
 import struct
 import subprocess
@@ -233,6 +234,12 @@ def test_a_directory_and_paths_on_stdin(synthetic_run, synthetic_dir, tmp_path):
     assert len(errors) == 2 and "missing.png: no such file" in errors[0] and "longer than 4096 bytes" in errors[1]
     twice = mnist_tui("predict", str(synthetic_run), "-", "-")
     assert twice.returncode == 2 and len(twice.stderr.splitlines()) == 1
+    closed = subprocess.run(
+        [sys.executable, "-m", "mnist_tui", "predict", str(synthetic_run), "-", paths[0]],
+        preexec_fn=lambda: os.close(0), capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert closed.returncode == 2 and closed.stdout.startswith(paths[0]), closed.stderr
+    assert closed.stderr.splitlines() == ["mnist-tui: -: no stdin to read paths from (it is closed)"]
 
 
 def test_a_reader_that_goes_away_ends_predict_quietly(synthetic_run, synthetic_dir, tmp_path):
