@@ -1,17 +1,8 @@
 """Command line: ``mnist-tui [COMMAND] [options]``. One module per command, each with ``parser()`` and ``run(args)``.
 
-    mnist-tui [options]            train (train.py); the live app on a terminal, headless otherwise (--headless)
-    mnist-tui data [options]       where the data set comes from; fetch it ahead of time (data.py)
-    mnist-tui inspect RUN_DIR      browse what the weights a run ended with get wrong (inspect.py)
-    mnist-tui --detach [options]   train in a background process that outlives the terminal (train.py)
-    mnist-tui attach [RUN_DIR]     the live app on a run in another process (attach.py)
-    mnist-tui runs [DIR...]        the runs: state, progress, best accuracy; attach or inspect (runs.py)
-    mnist-tui ensemble RUN_DIR...  each run's test accuracy and that of their mean softmax (ensemble.py)
-    mnist-tui draw [RUN_DIR]       draw a digit and see what a run's model makes of it (draw.py)
-    mnist-tui predict RUN_DIR IMAGE...  predict PNG or JPEG files with a run's weights (predict.py)
-    mnist-tui compare PATH...      runs side by side: overlaid curves, what differs, live (compare.py)
-    mnist-tui export PATH... --csv FILE --tensorboard DIR  runs' evaluations for other tools (export.py)
-    mnist-tui sweep [options] --seeds 0-4 [--grid OPTION=V1,V2]  many runs in one sweep directory, a table (sweep.py)
+The commands, and the list ``mnist-tui --help`` and the README show, are ``common.USAGES``: a first argument
+named there is that command (cli/<command>.py); anything else is training (train.py: the live app on a terminal,
+headless otherwise or with ``--headless``, in a background process with ``--detach``).
 
 Torch is imported only once work starts, so the app's first frame is not held up by it.
 A bad value gets one line naming the problem and exit code 2 (common.fail).
@@ -22,8 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-# Anything else is train.
-COMMANDS = ("data", "inspect", "ensemble", "attach", "runs", "draw", "predict", "compare", "export", "sweep")
+from .common import COMMANDS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ or in a background process (``--detach``)."""
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..config import (
     TrainConfig,
     preset_config,
 )
-from .common import ArgumentParser, data_options, fail, float_arg, int_arg, interactive
+from .common import ArgumentParser, command_list, data_options, fail, float_arg, int_arg, interactive
 
 DEFAULTS = TrainConfig()
 
@@ -31,18 +32,25 @@ ES_FIELDS = ("early_stopping", "monitor", "patience", "min_delta", "warmup_evals
 
 
 def parser() -> ArgumentParser:
+    from ..ui.commands import BINDING_IDS
     from ..ui.keymap import keymap_path
 
     d, es = DEFAULTS, DEFAULTS.early_stopping
-    presets = "\n".join(f"  {name:<9} {note}" for name, note in PRESET_NOTES.items())
+    presets = "\n".join(
+        textwrap.fill(f"{name:<9} {note}", 78, initial_indent="  ", subsequent_indent=" " * 12)
+        for name, note in PRESET_NOTES.items()
+    )
+    ids = textwrap.fill(", ".join(BINDING_IDS), 78, initial_indent="  ", subsequent_indent="  ")
     p = ArgumentParser(
         prog="mnist-tui",
-        description="Train a convolutional network on handwritten digits and watch it live in the terminal.",
-        epilog=f"presets (--preset; any option given with it overrides it):\n{presets}\n\n"
-        "Other commands (each with --help): 'mnist-tui data', 'mnist-tui inspect', 'mnist-tui ensemble', "
-        "'mnist-tui attach', 'mnist-tui runs'. Defaults are the tutorial recipe.\n\n"
-        f"The app's keys can be remapped in {keymap_path()} (TOML, a binding id = its keys, such as\n"
-        'pause = "P" or maximize = "f11,z"; the ids: see the README).',
+        usage="%(prog)s [options]\n       %(prog)s COMMAND ...   (one of the commands below; each has its own --help)",
+        description="Train a convolutional network on handwritten digits and watch it live in the terminal.\n\n"
+        f"commands ('mnist-tui COMMAND --help' for each):\n{command_list()}",
+        epilog="presets (--preset; any option given with it overrides it; defaults are the tutorial recipe):\n"
+        f"{presets}\n\n"
+        f"The app's keys ('?' in the app lists them) can be remapped in {keymap_path()}\n"
+        'TOML, a binding id = its keys, such as pause = "P" or maximize = "f11,z". The binding ids:\n'
+        f"{ids}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # only what the user gives overrides the preset
     )
