@@ -63,10 +63,10 @@ MAX_LINKS = 40  # as the kernel's ELOOP
 
 def real_path(path: str | os.PathLike, *, what: str | None = None) -> Path:
     """The absolute path, without symbolic links, that ``path`` (``~`` expanded, relative to the working
-    directory) leads to; the part that does not exist yet is kept as named. InputError (one line, naming
-    ``what``: "--run-dir PATH" by default the path) when a link on the way is one that another user could have
-    planted or could change: a link owned by someone other than the user or root, or one in a directory that
-    someone other than the user or root owns or that group or others may write to (sticky or not: /tmp is one).
+    directory) leads to; the part that does not exist yet is kept as named. InputError (one line beginning
+    with ``what``, by default the path) when a link on the way is one that another user could have planted or
+    could change: a link owned by someone other than the user or root, or one in a directory that someone
+    other than the user or root owns or that group or others may write to (sticky or not: /tmp is one).
     The user's own links in their own directories, and root's in root's (``/lib -> usr/lib``), are followed.
 
     ``Path.resolve`` follows every link, and the kernel's protection of sticky directories
