@@ -70,7 +70,7 @@ def parser() -> ArgumentParser:
         type=confidence_arg,
         default=MIN_CONFIDENCE,
         help="mark a prediction unsure when the model gives its label a probability under P (0 to 1, default "
-        f"{MIN_CONFIDENCE}): its line ends in 'unsure (under {MIN_CONFIDENCE * 100:.0f}%%)', its JSON has \"unsure\": "
+        f"{MIN_CONFIDENCE}): its line ends in 'unsure (under {MIN_CONFIDENCE * 100:g}%%)', its JSON has \"unsure\": "
         "true. With the fast preset's model, 0.7 marks about 9 in 10 of its mistakes on MNIST's test digits, 1 "
         "in 20 of its right answers, and most letters and smudges; a confident label is no proof of a digit",
     )
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
                 if isinstance(name, Unreadable):
                     raise name
                 image = digitize(read_image(name))
-            except (ImageError, Unreadable) as exc:
+            except (ImageError, Unreadable) as exc:  # named in one line; the others are still predicted
                 print(f"mnist-tui: {shown(str(exc))}", file=sys.stderr, flush=True)
                 failed += 1
                 continue
@@ -215,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
                 }
                 print(json.dumps(line), flush=True)
             else:
-                print(text_line(shown(name), names, probabilities, ranked[:top_k], args.min_confidence), flush=True)
+                floor = args.min_confidence if unsure else None
+                print(text_line(shown(name), names, probabilities, ranked[:top_k], floor), flush=True)
             if args.show:
                 show(image.tobytes(), sys.stderr if args.json else sys.stdout)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools in a pipeline do
@@ -225,16 +226,15 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def text_line(name: str, names, probabilities, ranked: list[int], min_confidence: float) -> str:
+def text_line(name: str, names, probabilities, ranked: list[int], unsure_under: float | None) -> str:
     """``FILE: 7 (98.1%), runner-up 2 (1.0%), then 3 (0.4%)``, and ``, unsure (under 70%)`` when it is."""
-    unsure = probabilities[ranked[0]] < min_confidence
     parts = [f"{names[c]} ({probabilities[c]:.1%})" for c in ranked]
     text = f"{name}: {parts[0]}"
     if len(parts) > 1:
         text += f", runner-up {parts[1]}"
     if len(parts) > 2:
         text += f", then {', '.join(parts[2:])}"
-    return text + (f", unsure (under {min_confidence:.0%})" if unsure else "")
+    return text + (f", unsure (under {unsure_under * 100:g}%)" if unsure_under is not None else "")
 
 
 def show(image: bytes, stream) -> None:

@@ -177,7 +177,7 @@ def test_predictions_under_the_confidence_floor_are_marked_unsure(synthetic_run,
     assert [o["unsure"] for o in objects] == [o["confidence"] < floor for o in default]
     assert any(o["unsure"] for o in objects) and not all(o["unsure"] for o in objects)
     text = mnist_tui("predict", str(synthetic_run), *paths, "--min-confidence", str(floor)).stdout.splitlines()
-    assert [line.endswith(f", unsure (under {floor:.0%})") for line in text] == [o["unsure"] for o in objects]
+    assert [line.endswith(f", unsure (under {floor * 100:g}%)") for line in text] == [o["unsure"] for o in objects]
     assert "unsure" not in mnist_tui("predict", str(synthetic_run), *paths, "--min-confidence", "0").stdout
     for bad in ("1.5", "-0.1", "nan", "x"):
         refused = mnist_tui("predict", str(synthetic_run), *paths, "--min-confidence", bad)
