@@ -47,7 +47,10 @@ class ErrorsScreen(ModalScreen[None]):
         Binding("v", "switch_view", "View", tooltip="Show the confusion matrix or the digits"),
         Binding("r", "refresh_snapshot", "Refresh", tooltip="Show the newest evaluation"),
         Binding("w", "write_csvs", "CSV", tooltip="Write misclassified.csv and confusion.csv into the run"),
-        Binding("o", "other_set", "Other set", tooltip="The test set's mistakes or the validation set's"),
+        Binding(
+            "o", "other_set", "Other set",
+            tooltip="The test set's mistakes or the validation set's (dimmed until the other set has been evaluated)",
+        ),  # fmt: skip
     ]
 
     filter_true: reactive[int | None] = reactive(None, init=False)
@@ -175,8 +178,8 @@ class ErrorsScreen(ModalScreen[None]):
             return self.newer is not None
         if action == "write_csvs":
             return self.run_dir is not None and self.snapshot.split == "test"  # the run's CSVs are of the test set
-        if action == "other_set":
-            return self.other is not None
+        if action == "other_set":  # shown, dimmed, until there is one: a key that is never seen is never found
+            return True if self.other is not None else None
         if action == "clear_filters":
             return self.filter_true is not None or self.filter_predicted is not None
         if action == "move":
@@ -277,7 +280,9 @@ class ErrorsScreen(ModalScreen[None]):
 
     def _show_entry(self, entry: Misclassified, position: int) -> None:
         self.current = entry
-        self.detail.set_entry(entry, self.snapshot.class_names, f"{position + 1:,} of {len(self.shown):,}")
+        self.detail.set_entry(
+            entry, self.snapshot.class_names, f"{position + 1:,} of {len(self.shown):,}", split=self.snapshot.split
+        )
         if self.inference is not None:
             self.inference.submit(DigitRequest(entry.index, entry.image, (entry.predicted, entry.true)))
 

@@ -30,7 +30,7 @@ from ...runs.devstats import DeviceStats
 from .. import format as fmt
 from ..refresh import CHART_PERIODS, DEFAULT_REFRESH, Throttle, describe
 from ..widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
-from ..widgets.early_stopping import EarlyStoppingPanel, describe_changes
+from ..widgets.early_stopping import EarlyStoppingPanel, describe_changes, has_validation
 
 
 class TrainingScreen(Screen[None]):
@@ -152,6 +152,7 @@ class TrainingScreen(Screen[None]):
         if event.final_accuracy is not None:
             self.status.set_accuracy(ev.TEST, event.final_accuracy, event.best_accuracy, event.best_iteration)
         self.device_panel.set_throughput(None, 0, self._batch_size)
+        self.device_panel.set_ended(event.reason)
         if event.state == ev.RunState.FAILED:
             self.run_log.add(event.message, "error")
             self.body.add_class("-failed")
@@ -203,6 +204,7 @@ class TrainingScreen(Screen[None]):
         self.train_digits.set_class_names(event.class_names)
         self.predictions.set_class_names(event.class_names)
         self.early_stopping_panel.set_run_config(event.config)
+        self.loss_chart.set_validation(has_validation(event.config))
         self._summary = (
             f"{event.dataset} from {event.data_source} · {event.train_size:,} train / {event.test_size:,} test"
             f" · {event.model_parameters:,} parameters · {event.run_dir}"

@@ -40,6 +40,8 @@ class DevicePanel(Widget):
         self.images_per_second: float | None = None
         self.remaining_steps: int | None = None
         self.batch_size: int | None = None
+        self.last_rate: float | None = None  # the latest speed the run reported (kept when it ends)
+        self.ended: str | None = None  # how the run ended ("completed"): readings are no longer about it
         self._drawn: list[tuple[str, str]] | None = None  # the rows the last render drew
 
     def on_mount(self) -> None:
@@ -60,9 +62,17 @@ class DevicePanel(Widget):
         self, images_per_second: float | None, remaining_steps: int | None, batch_size: int | None
     ) -> None:
         self.images_per_second = images_per_second
+        if images_per_second is not None:
+            self.last_rate = images_per_second
         self.remaining_steps = remaining_steps
         self.batch_size = batch_size
         self.repaint_changed()
+
+    def set_ended(self, reason: str) -> None:
+        """The run ended (``reason``): show what it trained on and that nothing is live any more."""
+        self.ended = reason
+        self.border_title = f"Device · {self.device} · ended" if self.device else "Device · ended"
+        self.refresh(layout=True)
 
     def repaint_changed(self) -> None:
         """Repaint the rows whose text changed since the last render; all of the panel if the rows did."""
@@ -97,9 +107,14 @@ class DevicePanel(Widget):
         name = {"cuda": "GPU", "mps": "GPU", "cpu": "CPU"}.get(kind, "device")
         cuda = fmt.NA if self.cuda_version is None else self.cuda_version
         rows = [
-            (0, name, self.device_name or fmt.NA),
+            (0, name, self.device_name or self.device or fmt.NA),
             (4, "torch", f"{self.torch_version or fmt.NA} · CUDA {cuda}"),
         ]
+        if self.ended is not None:  # what it ran on and how fast; the machine's readings are not the run's now
+            rows.append((0, "run", f"ended ({self.ended.replace('_', ' ')}) · no live readings"))
+            if self.last_rate is not None:
+                rows.append((1, "speed", f"{fmt.rate(self.last_rate)} at its last steps"))
+            return rows
         if kind == "cuda":
             temperature = fmt.number(s.temperature, ".0f", "°C")
             rows.append((1, "util", f"{fmt.percent(s.gpu_utilization)} · {temperature}"))

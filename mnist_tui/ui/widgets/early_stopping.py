@@ -33,6 +33,12 @@ def es_config(values: dict[str, Any] | EarlyStoppingState) -> EarlyStoppingConfi
         return None
 
 
+def has_validation(config: dict[str, Any]) -> bool:
+    """Whether a run's config (RunStarted.config) holds out a validation set; a config without the key did."""
+    split = config.get("val_split", 1)
+    return not isinstance(split, (int, float)) or split > 0
+
+
 def describe_changes(old: EarlyStoppingConfig | None, new: EarlyStoppingConfig) -> str:
     """What differs between two settings, in a few words: "patience 5, min Δ 0.1"."""
     parts = []
@@ -80,6 +86,7 @@ class EarlyStoppingPanel(Widget):
         self.plateau_note: str | None = None  # what the plateau schedule last did
         self.finished: tuple[str, int | None, str] | None = None  # (reason, stopped_early_at, weights)
         self.keys_live = False  # e and l apply now: say so under the panel
+        self.validation = True  # the run holds out a validation set (else nothing is decided on it)
 
     def on_mount(self) -> None:
         self._update_title()
@@ -88,6 +95,7 @@ class EarlyStoppingPanel(Widget):
     def set_run_config(self, config: dict[str, Any]) -> None:
         """The run's config (RunStarted.config): the settings to show until the first state arrives."""
         es = config.get("early_stopping")
+        self.validation = has_validation(config)
         if isinstance(es, dict) and self.state is None:
             self.settings = es_config(es)
         if isinstance(config.get("lr"), (int, float)) and self.lr is None:
@@ -152,7 +160,7 @@ class EarlyStoppingPanel(Widget):
         self.refresh()
 
     def _update_title(self) -> None:
-        on = self.settings is not None and self.settings.enabled
+        on = self.settings is not None and self.settings.enabled and self.validation
         self.border_title = "Early stopping" if self.settings is None else f"Early stopping · {'ON' if on else 'OFF'}"
         self.set_class(self.settings is not None and not on, "-off")
 
@@ -161,6 +169,8 @@ class EarlyStoppingPanel(Widget):
 
     def rows(self, width: int = 0) -> list[tuple[int, str, Text]]:
         """(priority, label, value) rows in display order; ``width`` is the panel's content width."""
+        if not self.validation:
+            return self._rows_without_validation()
         s = self.settings or EarlyStoppingConfig()
         st = self.state
         dim, warning, note = self._style("dim"), self._style("warning"), self._style("note")
@@ -188,10 +198,7 @@ class EarlyStoppingPanel(Widget):
 
         rows.append((0, "stop", self._stop_text(s, st, dim, warning)))
 
-        lr = Text(fmt.learning_rate(self.lr))
-        if self.schedule != "constant":
-            lr.append(f" · {self.schedule}", dim)
-        rows.append((0, "lr", lr))
+        rows.append((0, "lr", self._lr_text()))
 
         if self.pending is not None:
             changes = describe_changes(self.settings, self.pending)
@@ -213,6 +220,30 @@ class EarlyStoppingPanel(Widget):
         else:
             kept = "on: keeps the best weights" if s.restore_best else "off: keeps the last weights"
             rows.append((3, "restore", Text(kept)))
+        return rows
+
+    def _lr_text(self) -> Text:
+        lr = Text(fmt.learning_rate(self.lr))
+        if self.schedule != "constant":
+            lr.append(f" · {self.schedule}", self._style("dim"))
+        return lr
+
+    def _rows_without_validation(self) -> list[tuple[int, str, Text]]:
+        """A run with no validation set (--val-split 0) decides nothing: no best, no wait, no early stop; its
+        test evaluations only report. Say that instead of a best and a wait that can never move."""
+        dim, note = self._style("dim"), self._style("note")
+        rows: list[tuple[int, str, Text]] = [
+            (0, "decides", Text("nothing: no validation set (--val-split 0)", dim)),
+            (0, "stop", Text(f"run ended: {self.finished[0].replace('_', ' ')}", dim) if self.finished
+             else Text("at its end: nothing to stop it early", dim)),
+            (0, "lr", self._lr_text()),
+        ]
+        if self.pending_lr is not None:
+            rows.append((1, "pending", Text(f"lr {self.pending_lr} from next step", note)))
+        if self.plateau_note is not None:
+            rows.append((1, "plateau", Text(f"lr {self.plateau_note}", note)))
+        weights = self.finished[2] if self.finished else "the last (test evaluations only report)"
+        rows.append((1, "weights", Text(weights)))
         return rows
 
     def _stop_text(self, s: EarlyStoppingConfig, st: EarlyStoppingState | None, dim, warning) -> Text:

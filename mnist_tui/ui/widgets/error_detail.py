@@ -27,6 +27,13 @@ def bar(value: float, width: int = BAR) -> str:
     return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
+def image_label(entry: Misclassified, split: str) -> str:
+    """Which image the digit is, by its set: a validation digit is held out of the training set."""
+    if split == "test":
+        return f"test image {entry.index:,}"
+    return f"{split} digit · training image {entry.index:,}"
+
+
 class ErrorDetail(Widget):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "error-detail--ink",
@@ -47,15 +54,23 @@ class ErrorDetail(Widget):
         self.empty_text = "no digit chosen"
         self.maps: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (class, 784 attribution values)
         self.maps_note = ""  # whose weights the maps are of, or why there are none
+        self.split = "test"  # which set the digit is from
 
     def on_mount(self) -> None:
         self.border_title = "Digit"
 
     def set_entry(
-        self, entry: Misclassified | None, class_names: Sequence[str] = (), position: str = "", empty_text: str = ""
+        self,
+        entry: Misclassified | None,
+        class_names: Sequence[str] = (),
+        position: str = "",
+        empty_text: str = "",
+        split: str = "test",
     ) -> None:
-        """Show ``entry`` (``position`` says where it is in the list), or ``empty_text`` when there is none."""
+        """Show ``entry`` of the ``split`` evaluation ("test" or "validation"; ``position`` says where it is
+        in the list), or ``empty_text`` when there is none."""
         self.entry = entry
+        self.split = split
         self.class_names = tuple(class_names)
         self.position = position
         if empty_text:
@@ -86,7 +101,7 @@ class ErrorDetail(Widget):
         out.append(fmt.class_label(self.class_names, entry.true, short=False), true_style)
         out.append("  predicted ", label)
         out.append(fmt.class_label(self.class_names, entry.predicted, short=False), pred_style)
-        out.append(f"\nconfidence {entry.confidence:.1%} · loss {entry.loss:.3f} · test image {entry.index:,}", label)
+        out.append(f"\nconfidence {entry.confidence:.1%} · loss {entry.loss:.3f} · {image_label(entry, self.split)}", label)
 
         width, height = self.content_region.size
         if self.maps:

@@ -45,7 +45,13 @@ class LossChart(RunChart):
         self._ema = Ema(smoothing)
         self.log_scale = True  # log: the late, small improvements matter as much as the first drop
         self.window: int | None = None  # only the last this many iterations, or the whole run
+        self.validation = True  # the run evaluates on a validation set (else on the test set only)
         self._set_title()
+
+    def set_validation(self, validation: bool) -> None:
+        """Whether the run holds out a validation set: the legend offers only the losses it will have."""
+        self.validation = validation
+        self.mark_dirty()
 
     def toggle_scale(self) -> None:
         """Log or linear loss axis."""
@@ -128,11 +134,12 @@ class LossChart(RunChart):
             self.swatch("loss-chart--raw", f"━ train{raw}"),
             self.swatch("loss-chart--smooth", f"━ smoothed{smooth}"),
         ]
-        if self.val or not self.test:
+        if self.val or (self.validation and not self.test):
             val = f" {self.val.last[1]:.3f}" if self.val else ""
             parts.append(self.swatch("loss-chart--val", f"• val{val}"))
-        if self.test:
-            parts.append(self.swatch("loss-chart--test", f"◆ test {self.test.last[1]:.3f}"))
+        if self.test or not self.validation:  # a run without a validation set evaluates on the test set only
+            test = f" {self.test.last[1]:.3f}" if self.test else ""
+            parts.append(self.swatch("loss-chart--test", f"◆ test{test}"))
         return " ".join(parts)
 
 
