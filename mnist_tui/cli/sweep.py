@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -164,6 +163,7 @@ def plan_sweep(args: argparse.Namespace):
         fail("--device and --devices: give one (--devices runs one process per device)")
     seeds = parse_seeds(args.seeds)
     grid = parse_grid(args.grid, train_parser, given)
+    base = {k: v for k, v in planned_config(train.config_from_args(base)).items() if k != "seed"}
     count = len(seeds)
     for _, values, _ in grid:
         count *= len(values)
@@ -184,9 +184,8 @@ def plan_sweep(args: argparse.Namespace):
         if r.name in names:
             fail(f"two runs of the grid would share the directory {r.name}; give values that differ as text")
         names.add(r.name)
-    return SweepPlan(
-        tuple(args.training), seeds, tuple((k, v) for k, v, _ in grid), tuple(runs), command=shlex.join(_argv(args))
-    )
+    grid_values = tuple((k, v) for k, v, _ in grid)
+    return SweepPlan(tuple(args.training), seeds, grid_values, tuple(runs), shlex.join(_argv(args)), base)
 
 
 def _argv(args: argparse.Namespace, *, run_dir: str | None = None) -> list[str]:
@@ -218,23 +217,6 @@ def _devices(args: argparse.Namespace) -> list[str | None]:
     return list(devices)
 
 
-def _check_directory(sweep, plan) -> None:
-    """Refuse a directory that holds a run, or other things than this sweep's (so a sweep never mixes its runs
-    into the runs root or another folder): one line."""
-    from ..runs.rundir import RunDirectory
-
-    if not sweep.path.exists():
-        return
-    if not sweep.path.is_dir():
-        fail(f"--run-dir {sweep.path}: not a directory")
-    if (sweep.path / RunDirectory.CONFIG).exists():
-        fail(f"--run-dir {sweep.path}: holds a run, not a sweep; choose a new directory for the sweep")
-    own = {r.name for r in plan.runs} | {"logs", "sweep.json", "sweep.csv", ".lock", "process.json", "background.log"}
-    foreign = sorted(p.name for p in sweep.path.iterdir() if p.name not in own and not p.name.startswith(".sweep."))
-    if foreign:
-        fail(f"--run-dir {sweep.path}: holds other things than this sweep ({foreign[0]}, ...); choose a new directory")
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -244,20 +226,12 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         return report(args, console)
     plan = plan_sweep(args)
-    sweep = sw.SweepDirectory(args.run_dir or sw.default_sweep_dir())
+    # Without --run-dir, the sweep's directory is named after it: the same command finds it again.
     try:
-        existing = sweep.read_plan()
+        sweep = sw.SweepDirectory(args.run_dir or sw.default_sweep_dir(plan))
+        sweep.check_plan(plan)  # reads only: another sweep's directory is refused before anything is written
     except sw.SweepError as exc:
         fail(str(exc))
-    if existing is not None and not existing.same_runs(plan):
-        if any(sw.run_status(sweep.run_dir(r))[0] != sw.Status.MISSING for r in existing.runs):
-            fail(
-                f"{sweep.path}: its sweep.json plans other runs ({len(existing.runs)}, made by: {existing.command}); "
-                f"give the same options to resume that sweep, or another --run-dir for this one"
-            )
-        existing = None  # none of its runs has started (its data set was wrong, ...): this plan replaces it
-    if existing is None:
-        _check_directory(sweep, plan)
     if args.list:
         return list_plan(plan, sweep, console)
     if args.only is not None and not 0 <= args.only < len(plan.runs):
@@ -265,24 +239,26 @@ def run(args: argparse.Namespace) -> int:
         fail(f"--only {args.only}: the sweep has {n} run{'s' if n != 1 else ''}, numbered 0 to {n - 1}")
     devices = _devices(args)
     target = sw.DEFAULT_TARGET if args.target is None else args.target
+    again = shlex.join(_argv(args, run_dir=str(sweep.path) if args.run_dir else None))
     try:
-        if existing is None:
-            sweep.write_plan(plan)  # a cluster's tasks may all write it: the same plan, written whole each time
-        if args.only is not None:
-            return run_one(sweep, plan.runs[args.only], devices[0])
         if args.detach:
             sweep.check_free()
             return sw.launch_detached([*_argv(args, run_dir=str(sweep.path))[1:], "--headless", "--background"], sweep)
-        sweep.lock("detached" if args.background else "foreground")
+        if args.only is None:
+            # Before sweep.json: a second sweep, refused, writes nothing.
+            sweep.lock("detached" if args.background else "foreground")
+        sweep.update_plan(plan)  # under its own lock: a cluster's tasks may all grow it at once
         if args.background:
             sw.leave_terminal(sweep)
     except sw.SweepError as exc:
+        sweep.close()
         fail(str(exc))
     try:
+        if args.only is not None:
+            return run_one(sweep, plan.runs[args.only], devices[0], console, target)
         runner = sw.SweepRunner(sweep, plan.runs, devices)
         console.print(f"Sweep of {len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''} in {sweep.path}")
-        if not args.run_dir:
-            console.print(f"  to resume it: {shlex.join(_argv(args, run_dir=str(sweep.path)))}")
+        console.print(f"  to resume it: {again}")
         if args.headless or args.background or not interactive():
             background = {"catch": ("SIGTERM", "SIGINT"), "ignore": ("SIGHUP",)} if args.background else {}
             code = _drive(runner, console, target, **background)
@@ -293,10 +269,12 @@ def run(args: argparse.Namespace) -> int:
         if runner.not_started is None:
             from ..console.sweep import report as print_report
 
-            print_report(sweep, plan, target, console)
+            print_report(sweep, sweep.read_plan() or plan, target, console)
         if runner.stopping and runner.not_started is None:
-            console.print(f"stopped; the same command resumes it: {shlex.join(_argv(args, run_dir=str(sweep.path)))}")
+            console.print(f"stopped; the same command resumes it: {again}")
         return code
+    except sw.SweepError as exc:
+        fail(str(exc))
     finally:
         sweep.close()
 
@@ -315,22 +293,16 @@ def _drive(runner, console, target: float, app=None, **signals: Any) -> int:
     return code
 
 
-def run_one(sweep, run, device: str | None) -> int:
-    """``--only``: become the ordinary command that trains (or resumes) that run, in this process, so that a
-    scheduler's signals (SIGTERM at the time limit) reach the run itself and stop it cleanly."""
+def run_one(sweep, run, device: str | None, console, target: float) -> int:
+    """``--only``: train (or resume, or keep) that one run, decided under its locks as the sweep decides, its
+    output in the sweep's logs/NAME.log and a line per step here. A run that another process trains is left
+    to it (exit code 1). The run's process is in a session of its own: a scheduler's SIGTERM (the time limit,
+    scancel) reaches this process, which forwards one to it; it saves and ends ``interrupted``."""
     from ..runs import sweep as sw
 
-    status, info = sw.run_status(sweep.run_dir(run))
-    if status == sw.Status.FINISHED:
-        print(f"{run.name}: finished before; kept ({sweep.run_dir(run)})")
-        return 0
-    if status == sw.Status.DAMAGED:
-        fail(f"{run.name}: {info.detail if info else 'damaged'}")
-    action = sw.prepare(sweep, run, status)
-    command = sw.train_command(sweep, run, action, device)
-    print(f"{action} {run.name} ({status}), run {run.index} of the sweep in {sweep.path}", flush=True)
-    sys.stderr.flush()
-    os.execv(command[0], command)  # the run's own process from here: its exit code is the task's
+    runner = sw.SweepRunner(sweep, [run], [device], wait=False)
+    console.print(f"run {run.index} of the sweep in {sweep.path}: {run.name} (its output: {sweep.log_path(run)})")
+    return _drive(runner, console, target)
 
 
 def list_plan(plan, sweep, console) -> int:
@@ -340,7 +312,7 @@ def list_plan(plan, sweep, console) -> int:
 
     console.print(f"{len(plan.runs)} runs (--only 0 to {len(plan.runs) - 1}) in {sweep.path}")
     for r in plan.runs:
-        status = run_status(sweep.run_dir(r))[0]
+        status = run_status(sweep.run_dir(r), sweep.log_path(r))[0]
         console.print(Text(f"{r.index:>5}  {status:<11}  {r.name}"))
     return 0
 
@@ -359,8 +331,8 @@ def report(args: argparse.Namespace, console) -> int:
         fail(f"--report reads a sweep and trains nothing; give it only --target, not {others[0]}")
     if not Path(args.report).expanduser().is_dir():
         fail(f"--report {args.report}: no such directory")
-    sweep = sw.SweepDirectory(args.report)
     try:
+        sweep = sw.SweepDirectory(args.report)
         plan = sweep.read_plan()
         if plan is None:
             fail(f"--report {args.report}: no sweep.json there; is it a sweep directory?")

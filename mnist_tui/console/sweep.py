@@ -59,7 +59,10 @@ def sweep_table(summaries: Sequence[sw.SettingSummary], target: float, title: st
 def report(sweep: sw.SweepDirectory, plan: sw.SweepPlan, target: float, console: Console) -> list[sw.RunResult]:
     """Print the table of the sweep as its directory has it now, write its sweep.csv; the rows."""
     rows = sw.results(sweep, plan, target)
-    path = sw.write_results(sweep, plan, rows, target)
+    try:
+        wrote: str = f"wrote {sw.write_results(sweep, plan, rows, target)}"
+    except sw.SweepError as exc:  # another user's sweep: read, not written into
+        wrote = f"{sw.RESULTS} not written: {exc}"
     finished = sum(r.status == sw.Status.FINISHED for r in rows)
     console.print(
         sweep_table(sw.summarise(rows), target, f"Sweep {sweep.path}: {finished} of {len(rows)} runs finished")
@@ -71,7 +74,7 @@ def report(sweep: sw.SweepDirectory, plan: sw.SweepPlan, target: float, console:
     for status, names in others.items():
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         console.print(Text(f"{len(names)} {status}: {shown}"))
-    console.print(Text(f"wrote {path}", style="dim"))
+    console.print(Text(wrote, style="dim"))
     return rows
 
 

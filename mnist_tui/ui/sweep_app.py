@@ -5,7 +5,7 @@ its events goes to the app as a message (``post_message`` is the thread-safe way
 banner: how many runs have finished, which are training, which did not finish. The compare view rescans
 the sweep directory, so each run joins the charts as it starts, and follows it live. Quitting (q) stops the
 sweep: nothing more starts and each run being trained saves and stops as a run does on a signal; the same
-sweep command resumes them. SIGTERM and a hang-up do the same, and the app closes once the runs have saved.
+sweep command resumes them. Ctrl+C, SIGTERM and a hang-up do the same, and the app closes once the runs have saved.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
+from textual.binding import Binding
 from textual.message import Message
 
 from ..runs.signals import on_signals
@@ -27,6 +29,9 @@ QUIT_NOTE = "q stops the sweep: its runs save, and the same command resumes them
 
 class SweepApp(CompareApp):
     """The compare app on a sweep directory while ``runner`` trains its runs; ``tally`` adds up its events."""
+
+    # Ctrl+C stops the sweep as q does (Textual's own binding would only say how to quit).
+    BINDINGS: ClassVar[list[Binding]] = [Binding("ctrl+c", "stop_sweep", "Stop the sweep", show=False, priority=True)]
 
     @dataclass
     class Banner(Message):
@@ -68,6 +73,10 @@ class SweepApp(CompareApp):
         self.set_banner(message.text)
 
     def on_sweep_app_stopped(self, _: Stopped) -> None:
+        self.exit()
+
+    def action_stop_sweep(self) -> None:
+        """Close the app as q does; ``run_sweep_app`` then stops the sweep and waits for its runs to save."""
         self.exit()
 
     def stop_and_wait(self) -> None:

@@ -116,12 +116,15 @@ def test_the_same_command_again_keeps_every_finished_run_and_report_reads_it(fin
 def test_a_different_plan_in_the_same_directory_is_refused(finished_sweep):
     sweep, _, data = finished_sweep
     before = (sweep / "sweep.json").read_bytes()
-    for change in (["--seeds", "0-2"], ["--grid", "lr=2e-3,5e-3,1e-2"], ["--epochs", "5"]):
-        args = sweep_args(data, sweep) + change  # the later --seeds, --grid or --epochs wins... or adds
+    for change in (["--grid", "weight-decay=0,1e-3"], ["--grid", "lr=2e-3,5e-3,1e-2"], ["--epochs", "5"]):
+        args = sweep_args(data, sweep) + change  # the later --grid or --epochs adds or wins
         result = mnist_tui(*args)
         assert result.returncode == 2, (change, result.stdout)
         (line,) = result.stderr.strip().splitlines()
-        assert "its sweep.json plans other runs" in line or "given twice" in line
+        assert "other training options (epochs)" in line or "a grid of lr, not of lr, weight-decay" in line or (
+            "given twice" in line
+        ), line
+        assert "another --run-dir" in line or "given twice" in line
     assert (sweep / "sweep.json").read_bytes() == before
 
 
@@ -211,13 +214,16 @@ def test_the_tasks_of_a_job_array_share_a_sweep_directory(synthetic_dir, tmp_pat
     for task in tasks:
         out, err = task.communicate(timeout=300)
         assert task.returncode == 0, err
-        assert re.search(r"^start seed=\d \(missing\), run \d of the sweep", out, re.MULTILINE), out
+        assert re.search(r"^run \d of the sweep in .*: seed=\d \(its output: ", out, re.MULTILINE), out
+        assert re.search(r"^start +seed=\d$", out, re.MULTILINE) and "finished seed=" in out, out
+    for name in ("seed=0", "seed=1"):  # each task's run writes its output where the sweep's runs do
+        assert (sweep / "logs" / f"{name}.log").read_text().count("Run completed") == 1
     assert not (sweep / "sweep.csv").exists()  # tasks train; the report adds up
     report = mnist_tui("sweep", "--report", str(sweep))
     assert report.returncode == 0 and [row[:2] for row in accuracy_columns(report.stdout)] == [["all runs", "2/2"]]
     assert [r["status"] for r in rows(sweep)] == ["finished", "finished"]
     again = mnist_tui(*args, "--only", "1")
-    assert again.returncode == 0 and "seed=1: finished before; kept" in again.stdout
+    assert again.returncode == 0 and "kept     seed=1 (finished before)" in again.stdout
 
 
 @pytest.mark.parametrize(
