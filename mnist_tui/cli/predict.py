@@ -238,16 +238,14 @@ def text_line(name: str, names, probabilities, ranked: list[int], unsure_under: 
 
 
 def show(image: bytes, stream) -> None:
-    """Draw a 28x28 digit on ``stream``: half blocks in a terminal, characters by shade elsewhere."""
+    """Draw a 28x28 digit on ``stream``: in a terminal, half blocks and shades in its own ink (whatever its
+    background, with or without colour); elsewhere, ASCII characters by shade."""
     if stream.isatty():
-        from rich.console import Console
+        from ..ui.pixels import shaded_lines
 
-        from ..ui.pixels import halfblock_lines
-
-        console = Console(file=stream, highlight=False)
         grid = [list(image[r * 28 : (r + 1) * 28]) for r in range(28)]
-        for line in halfblock_lines(grid, (0, 0, 0), (255, 255, 255)):
-            console.print(line)
+        for line in shaded_lines(grid):
+            print(line.plain.rstrip(), file=stream, flush=True)
         return
     for r in range(0, 28, 2):
         row = [(image[r * 28 + c] + image[(r + 1) * 28 + c]) // 2 for c in range(28)]
