@@ -371,6 +371,8 @@ class Trainer:
         reason = ended or Reason.COMPLETED
         if reason == Reason.DETACHED:  # handed over: save the resumable state and end here, without a summary
             yield from self._flush()
+            yield from self._apply_lr_changes()  # asked for (say while paused) but not yet applied: carried over
+            yield from self._apply_es_changes()
             yield from self._save("last")
             checkpoint = str(self.run_dir.last_checkpoint)
             yield from self._emit(RunDetached(state.iteration, checkpoint, stopped_while_paused))
@@ -449,9 +451,8 @@ class Trainer:
         """
         yield from self._flush()
         state, learner, evaluated = self.state, self.learner, self.data.deciding
-        for _, es_config in self.control.take_changes("early_stopping") if scheduled else ():
-            learner.stopper.reconfigure(es_config)
-            yield from self._emit(SettingsChanged(state.iteration, {"early_stopping": es_config.__dict__.copy()}))
+        if scheduled:
+            yield from self._apply_es_changes()
         started = time.monotonic()
         outcome = self._evaluate_on(evaluated)
         self.control.latest_weights.offer(learner.eval_model, state.iteration, self.config.model)  # if one wants
@@ -558,6 +559,12 @@ class Trainer:
             yield from self._emit(Log(f"could not write the error CSVs: {exc.strerror or exc}", "warning"))
             return
         yield from self._emit(Log(f"wrote {paths[0].name} and {paths[1].name} into {self.run_dir.path}"))
+
+    def _apply_es_changes(self) -> Iterator[Event]:
+        """New early-stopping settings: at the next scheduled evaluation, or when the run is handed over."""
+        for _, es_config in self.control.take_changes("early_stopping"):
+            self.learner.stopper.reconfigure(es_config)
+            yield from self._emit(SettingsChanged(self.state.iteration, {"early_stopping": es_config.__dict__.copy()}))
 
     def _apply_lr_changes(self) -> Iterator[Event]:
         changes = self.control.take_changes("lr")
