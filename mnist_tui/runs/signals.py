@@ -7,16 +7,24 @@ reason ``interrupted``. ``interrupt_quietly()`` is for start-up, before a run's 
 PyTorch takes seconds): a stop signal then ends the process at once, without a traceback, with the interrupted
 exit code. ``ignore_signals()`` is for a process whose run has ended and saved: a signal that
 arrives while it exits changes nothing, and the process ends with the run's own exit code.
+
+A closed terminal is an interrupt, not a crash. Its hang-up (SIGHUP, with SIGCONT, from the kernel or the terminal
+emulator) stops the run like any signal, and ``leave_dead_terminal()`` then points whichever of stdin, stdout
+and stderr was that terminal away from it: a write to a hung-up terminal fails (EIO), and a read returns EOF at
+once, so a progress line or the app's next frame would otherwise raise on the way out, and an input thread
+would spin, while the run evaluates and saves. Only a second Ctrl+C aborts a run that is winding down: more
+hang-ups and SIGTERMs change nothing.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
+import sys
+import termios
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import os
-import sys
 
 from ..engine.control import Control
 from ..engine.events import EXIT_INTERRUPTED, Reason
@@ -93,22 +101,67 @@ def stop_on_signals(
 ) -> Iterator[RunGuard]:
     """The first signal stops the run gracefully (evaluate, save, summary; reason ``interrupted``).
 
-    ``second_aborts``: a second one, while the run winds down (or still starts), ends the process at once:
-    one line, exit code 130 (``Interrupted``), no traceback. Once the caller
+    ``second_aborts``: a second Ctrl+C (SIGINT), while the run winds down (or still starts), ends the process at
+    once: one line, exit code 130 (``Interrupted``), no traceback; a second SIGHUP or SIGTERM changes nothing. Once the caller
     sets ``guard.ended`` (the run has ended and saved), signals change nothing.
     """
     guard = RunGuard()
 
     def handler(signum: int) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            leave_dead_terminal()  # before anything is written: the terminal may be gone
         if guard.ended:
             return
-        if second_aborts and control.stop_requested:
+        if second_aborts and control.stop_requested and signum == signal.SIGINT:
+            # A person pressed Ctrl+C again: they would rather lose the save than wait. A second hang-up or
+            # SIGTERM (a closed terminal often sends both) changes nothing: the run is already saving.
             _say("interrupted again: stopping at once (the last checkpoint saved is kept)")
             raise Interrupted()
         control.stop(Reason.INTERRUPTED)
 
     with on_signals(handler, catch=catch, ignore=ignore):
         yield guard
+
+
+_never_readable: list[int] = []  # the write ends of the pipes that stand in for a dead terminal's input
+
+
+def terminal_hung_up(fd: int) -> bool:
+    """Whether ``fd`` is a terminal that has hung up (it answers EIO); False for a live one or a file or pipe."""
+    try:
+        termios.tcgetattr(fd)
+    except termios.error as exc:
+        return exc.args[0] == errno.EIO
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def leave_dead_terminal() -> bool:
+    """Point stdin, stdout and stderr, those of them that are a terminal that has hung up, away from it: output
+    to /dev/null, input from a pipe that never has anything to read (so a reader waits instead of spinning on
+    EOF). A terminal that still answers, and a redirected stream, stay as they are. From the main thread it also
+    puts SIGCONT back to its default: nothing is to be redrawn on a terminal that is gone (Textual's driver
+    restarts its application mode on SIGCONT, which the kernel sends with the hang-up). Whether it was gone."""
+    dead = [fd for fd in (0, 1, 2) if terminal_hung_up(fd)]
+    if not dead:
+        return False
+    for fd in dead:
+        if fd == 0:
+            read_end, write_end = os.pipe()
+            _never_readable.append(write_end)  # kept open: the read end never sees EOF
+            os.dup2(read_end, 0)
+            os.close(read_end)
+        else:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+    if hasattr(signal, "SIGCONT"):
+        try:
+            signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        except ValueError:  # not the main thread
+            pass
+    return True
 
 
 def ignore_signals() -> None:

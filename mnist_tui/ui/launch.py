@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,27 +68,14 @@ def run_in_terminal(app: MnistApp) -> int:
     long as the process: its start-up heap is frozen once the run starts (heap.py)."""
     app.settle_heap = True
 
-    def on_signal(signum: int) -> None:
-        app.request_shutdown_threadsafe()
-        if signum == getattr(signal, "SIGHUP", None) and not app.viewer:
-            # The terminal is gone: once the run has saved, leave even if the app cannot restore a terminal.
-            threading.Thread(target=_exit_when_saved, args=(app,), daemon=True).start()
-        elif signum == getattr(signal, "SIGHUP", None):
-            threading.Thread(target=lambda: (time.sleep(3.0), os._exit(0)), daemon=True).start()
-
-    with on_signals(on_signal, catch=("SIGTERM", "SIGHUP")):
+    with on_signals(app.interrupt, catch=("SIGTERM", "SIGHUP")):  # lifecycle.py: the run saves, the process ends
         try:
             app.run()
         finally:
             if not app.viewer:
                 app.control.stop(ev.Reason.INTERRUPTED)  # if the app died early, the trainer still winds down and saves
+                if app.trainer_started:
+                    app.trainer_finished.wait()  # with signals still caught: a hang-up now must not kill the save
     if app.return_code is not None and app.return_code != 0:
         return app.return_code
     return 1 if app.run_state == ev.RunState.FAILED and not app.viewer else 0
-
-
-def _exit_when_saved(app: MnistApp, grace: float = 3.0) -> None:
-    """After a hang-up: wait for the run to save, give the app a moment to exit, then end the process."""
-    app.trainer_finished.wait()
-    time.sleep(grace)
-    os._exit(130)

@@ -4,18 +4,27 @@ trainer worker finishing. A mixin of ``MnistApp`` (app.py), which holds the stat
 Quitting while this process trains asks first (screens/quit.py), then stops the run, which evaluates and saves,
 and exits once the trainer worker has returned, so no run is left half-written. A viewer just leaves; the run
 goes on in its own process.
+
+A signal (SIGTERM, or SIGHUP when the terminal goes away) is an interrupt: ``interrupt`` tells the run to stop right
+away, from the signal handler, so the run finishes its step, evaluates, saves and writes its summary even when the
+UI thread is stuck (writing a frame to a terminal that stopped reading, or that hung up); it leaves a terminal
+that hung up alone (runs/signals.py) and ends the process once the run has saved, whatever the UI does by then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
+import time
 
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
 from ..engine import events as ev
 from ..engine.control import RunControl
+from ..runs.signals import leave_dead_terminal
 from .mode import AppMode
 from .screens.quit import DETACH as QUIT_DETACH
 from .screens.quit import STOP as QUIT_STOP
@@ -41,15 +50,23 @@ class RunLifecycle(App[None]):
     handed_over: ev.RunDetached | None = None  # the trainer saved the run for a background process
     _trainer_worker: Worker | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _exit_armed = False  # a signal came: the process ends once the run has saved (``interrupt``)
+    EXIT_GRACE = 3.0  # seconds the app has to exit by itself once the run has saved, after a signal
 
     def _start_trainer(self) -> None:
         self._trainer_worker = self.run_worker(
             self._train, thread=True, name="trainer", group="trainer", exit_on_error=False
         )
 
+    @property
+    def trainer_started(self) -> bool:
+        return self._trainer_worker is not None
+
     def _train(self) -> None:
-        run_source(self.event_source, self.control, self.post_message)
-        self.trainer_finished.set()
+        try:
+            run_source(self.event_source, self.control, self.post_message)
+        finally:
+            self.trainer_finished.set()
 
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -110,9 +127,39 @@ class RunLifecycle(App[None]):
         self._stop_run("stopping: saving the run before quitting…", reason)
 
     def request_shutdown_threadsafe(self) -> None:
-        """From a signal handler or another thread: the same as confirming quit."""
+        """From a signal handler or another thread: the same as confirming quit. The run is told to stop here and
+        now, not when the UI thread gets to it: that thread may be stuck on a terminal that stopped reading."""
+        if not self.viewer:
+            self.control.stop(ev.Reason.INTERRUPTED)
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.shutdown_gracefully, ev.Reason.INTERRUPTED)
+
+    def interrupt(self, signum: int) -> None:
+        """SIGTERM or SIGHUP (the terminal has gone), in the signal handler: stop the run as confirming quit does.
+
+        After a hang-up the terminal is left alone (nothing more is written to it, nothing read). The process ends
+        once the run has saved and written its summary, ``EXIT_GRACE`` seconds after that if the app has not exited
+        by itself (a UI stuck on a dead or stalled terminal cannot); more signals change nothing. A viewer leaves.
+        """
+        hung_up = signum == getattr(signal, "SIGHUP", None)
+        if hung_up:
+            leave_dead_terminal()
+        self.request_shutdown_threadsafe()
+        if self._exit_armed:
+            return
+        self._exit_armed = True
+        if not self.viewer:
+            threading.Thread(target=self._exit_when_saved, name="exit-when-saved", daemon=True).start()
+        elif hung_up:
+            threading.Thread(target=self._exit_after, args=(0,), name="exit-after-hang-up", daemon=True).start()
+
+    def _exit_when_saved(self) -> None:
+        self.trainer_finished.wait()  # the run has saved and written its summary (or failed)
+        self._exit_after(130)
+
+    def _exit_after(self, code: int) -> None:
+        time.sleep(self.EXIT_GRACE)
+        os._exit(code)  # the app did not exit by itself: nothing is left to save
 
     def _stop_run(self, message: str, reason: str = ev.Reason.STOPPED) -> None:
         self.control.stop(reason)
