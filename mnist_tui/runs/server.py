@@ -1,5 +1,10 @@
 """The training process's side of the socket: ``RunServer.wrap`` passes a run's events through, streams them
-to every connected viewer and applies the viewers' commands to the run's ``Control`` (see protocol.py)."""
+to every connected viewer and applies the viewers' commands to the run's ``Control`` (see protocol.py).
+
+A viewer never holds the run up: each is written to by its own thread from a bounded queue (one that falls too far
+behind is dropped), a write that waits ``SEND_TIMEOUT`` seconds on a viewer that stopped reading drops it, and at
+the end of the run all viewers together get ``CLOSE_GRACE`` seconds to take what is left before those still not
+reading are hung up on, so a process with any number of stuck viewers exits (and frees its run) within seconds."""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import json
 import os
 import queue
 import socket
+import struct
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +35,23 @@ from .protocol import (
 )
 from .rundir import RunDirectory
 
+SEND_TIMEOUT = 10.0  # seconds a write to a viewer may wait for it to read before the viewer is dropped
+CLOSE_GRACE = 3.0  # seconds all viewers together get, at the end of the run, to take what is still queued
+
+
+def _send_timeout(conn: socket.socket, seconds: float) -> None:
+    """Bound every write to ``conn`` (SO_SNDTIMEO: reads stay blocking, as a viewer may be quiet for hours)."""
+    with contextlib.suppress(OSError, AttributeError):
+        whole = int(seconds)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+
 
 class _Viewer:
     """One connected viewer: a queue of lines, written by its own thread so the trainer never waits on it."""
 
     def __init__(self, conn: socket.socket) -> None:
         self.conn = conn
+        _send_timeout(conn, SEND_TIMEOUT)
         self.backlog: Iterable[bytes] = ()  # what was there before it subscribed: sent first
         self.lines: queue.Queue[bytes | None] = queue.Queue(CLIENT_QUEUE)
         self.alive = True
@@ -51,6 +69,10 @@ class _Viewer:
         self.alive = False
         with contextlib.suppress(queue.Full):
             self.lines.put_nowait(None)
+        self.hang_up()
+
+    def hang_up(self) -> None:
+        """End the connection now: a write waiting on it fails at once, and its writer thread ends."""
         with contextlib.suppress(OSError):
             self.conn.shutdown(socket.SHUT_RDWR)
 
@@ -175,9 +197,17 @@ class RunServer:
         for viewer in viewers:
             with contextlib.suppress(queue.Full):
                 viewer.lines.put_nowait(None)  # the writer sends what is queued, then closes
-        for viewer in viewers:  # let them have the end of the run before this process exits
+            if viewer.lines.full():  # too far behind to take the end: drop it now
+                viewer.hang_up()
+        # Let them have the end of the run before this process exits: all of them together within CLOSE_GRACE.
+        deadline = time.monotonic() + CLOSE_GRACE
+        for viewer in viewers:
             if viewer.writer is not None:
-                viewer.writer.join(timeout=5.0)
+                viewer.writer.join(timeout=max(0.0, deadline - time.monotonic()))
+        for viewer in viewers:  # those still not reading are hung up on; their writers end at once
+            if viewer.writer is not None and viewer.writer.is_alive():
+                viewer.hang_up()
+                viewer.writer.join(timeout=1.0)
 
     # Viewers' side ----------------------------------------------------------------------------------------
     def _accept_loop(self) -> None:
