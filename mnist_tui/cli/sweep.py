@@ -36,7 +36,8 @@ def parser() -> ArgumentParser:
         "all in one sweep directory with sweep.json (the plan) and sweep.csv (one row per run), then print a "
         "table per setting: mean ± standard deviation, min and max of the final test accuracy and of the time "
         "to --target. Interrupted (Ctrl+C, a dropped SSH session, kill), the same command resumes it: finished "
-        "runs are kept, interrupted ones resume exactly, missing ones start.",
+        "runs are kept, interrupted ones resume exactly, missing ones start. More --seeds or --grid values extend a "
+        "sweep (its finished runs kept); other training options are another sweep.",
         epilog="Training options: any option of 'mnist-tui' (see 'mnist-tui --help'), shared by every run, "
         "except --seed (use --seeds) and --resume (give the same sweep command again).\n\n"
         "  mnist-tui sweep --preset fast --seeds 0-4 --run-dir runs/fast-sweep\n"
@@ -63,7 +64,11 @@ def parser() -> ArgumentParser:
         type=fraction_arg,
         help="test accuracy for the time-to-target columns, as a fraction (default: 0.99)",
     )
-    p.add_argument("--run-dir", help="the sweep directory (default: a new folder under the runs directory)")
+    p.add_argument(
+        "--run-dir",
+        help="the sweep directory (default: sweep-KEY under the runs directory, KEY from the sweep's training "
+        "options and grid options: the same command, or one with more seeds or grid values, finds it again)",
+    )
     p.add_argument(
         "--only",
         type=int_arg,

@@ -252,7 +252,8 @@ class SweepDirectory:
         try:
             dir_fd = os.open(self.path / LOGS, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW)
             try:
-                fd = os.open(path.name, flags | NOFOLLOW, 0o600, dir_fd=dir_fd)
+                # O_NONBLOCK: a FIFO in its place is refused below, not waited on (no effect on a regular file)
+                fd = os.open(path.name, flags | NOFOLLOW | os.O_NONBLOCK, 0o600, dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
         except OSError as exc:
