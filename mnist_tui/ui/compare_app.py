@@ -8,9 +8,10 @@ from textual.app import App
 
 from .app import MnistApp
 from .screens.compare import CompareScreen
+from .theme import TerminalColours
 
 
-class CompareApp(App[None]):
+class CompareApp(TerminalColours, App[None]):
     """Runs side by side, kept up to date; closing the comparison (q, escape) quits.
 
     ``CompareApp(paths, *, poll_seconds=1.0, rescan_seconds=2.0, title=None, banner="")``
@@ -41,6 +42,7 @@ class CompareApp(App[None]):
         banner: str = "",
     ) -> None:
         super().__init__()
+        self.use_theme()  # the terminal's own colours, as the live app
         if title:
             self.title = title
         self.compare = CompareScreen(paths, poll_seconds=poll_seconds, rescan_seconds=rescan_seconds, banner=banner)

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from .app import MnistApp
 from .inference import RunWeights
 from .screens.draw import DrawScreen
+from .theme import TerminalColours
 
 
 class StandaloneDrawScreen(DrawScreen):
@@ -18,7 +19,7 @@ class StandaloneDrawScreen(DrawScreen):
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q", "close", "Quit", tooltip="Quit")]
 
 
-class DrawApp(App[None]):
+class DrawApp(TerminalColours, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mnist-tui draw"
     HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
@@ -26,6 +27,7 @@ class DrawApp(App[None]):
 
     def __init__(self, run_dir: str, class_names: tuple[str, ...] | None = None) -> None:
         super().__init__()
+        self.use_theme()  # the terminal's own colours, as the live app
         self.run_dir = run_dir
         self.class_names = class_names
 

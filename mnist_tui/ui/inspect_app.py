@@ -11,6 +11,7 @@ from ..engine.events import EvaluationSnapshot
 from .app import MnistApp
 from .inference import RunWeights
 from .screens.errors import ErrorsScreen
+from .theme import TerminalColours
 
 
 class InspectErrorsScreen(ErrorsScreen):
@@ -19,7 +20,7 @@ class InspectErrorsScreen(ErrorsScreen):
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape,m,q", "close", "Quit", tooltip="Quit")]
 
 
-class InspectApp(App[None]):
+class InspectApp(TerminalColours, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mnist-tui inspect"
     HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
@@ -27,6 +28,7 @@ class InspectApp(App[None]):
 
     def __init__(self, snapshot: EvaluationSnapshot, run_dir: str | None = None) -> None:
         super().__init__()
+        self.use_theme()  # the terminal's own colours, as the live app
         self.snapshot = snapshot
         self.run_dir = run_dir
 

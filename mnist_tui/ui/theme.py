@@ -48,3 +48,15 @@ def match_no_color(app: App) -> None:
         return
     wanted = NoColor if app.native_ansi_color else Monochrome
     app._filters[:] = [wanted() if isinstance(f, (NoColor, Monochrome)) else f for f in app._filters]
+
+
+class TerminalColours:
+    """A mixin for the apps: their theme is the one the user named, else the terminal's own colours
+    (``terminal_theme``), with NO_COLOR's filter kept right as the theme changes (``match_no_color``)."""
+
+    def use_theme(self, name: str | None = None) -> None:
+        self.theme = name or terminal_theme()
+        match_no_color(self)
+
+    def watch_theme(self, theme: str) -> None:
+        match_no_color(self)  # the palette's Theme command may move between an ANSI theme and the others
