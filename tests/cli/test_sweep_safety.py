@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_a_refused_second_sweep_leaves_the_plan_alone(synthetic_dir, tmp_path):
 
 def test_a_task_leaves_a_run_that_another_task_trains_and_writes_its_log(synthetic_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    slow = ("--device", "cpu", "--threads", "1", "--batch-size", "50", "--eval-every", "4", "--max-steps", "60")
+    slow = ("--device", "cpu", "--threads", "1", "--batch-size", "50", "--eval-every", "4", "--epochs", "300")
     args = sweep_args(synthetic_dir, sweep, "--seeds", "0", "--only", "0", training=slow)
     first = subprocess.Popen([sys.executable, "-m", "mnist_tui", *args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -72,15 +73,18 @@ def test_a_task_leaves_a_run_that_another_task_trains_and_writes_its_log(synthet
         until(lambda: b'"event":"step"' in _read(sweep / "seed=0" / "metrics.jsonl"), "the first task's first step")
         second = mnist_tui(*args)  # the same task given again while the first trains (on another node, say)
     finally:
+        first.send_signal(signal.SIGTERM)  # as Slurm's time limit: the task forwards it, the run saves
         out, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err
+    assert first.returncode == 130, (out, err)
     assert second.returncode == 1, (second.stdout, second.stderr)
     assert re.search(r"^left +seed=0: running; process \d+ trains it", second.stdout, re.MULTILINE), second.stdout
     assert "resume" not in second.stdout and "start " not in second.stdout
     log = (sweep / "logs" / "seed=0.log").read_text()
-    assert log.count("Run completed") == 1  # once, by the first task; and the --only task's log is not empty
+    assert log.count("\n--- ") + log.startswith("--- ") == 1 and "--- " in log  # one process started, by the first
+    assert "interrupted" in log.lower()  # the --only task's run writes its output there (it stayed empty)
     metrics = (sweep / "seed=0" / "metrics.jsonl").read_text()
     assert metrics.count('"run_started"') == 1
+    assert json.loads((sweep / "seed=0" / "summary.json").read_text())["reason"] == "interrupted"
 
 
 def _read(path: Path) -> bytes:
