@@ -31,7 +31,7 @@ from ..runs.devstats import read_device_stats
 from . import heap
 from .alerts import Alert, RunAlerts, run_end_alert
 from .commands import COMMANDS
-from .keymap import Keymap
+from .keymap import TOAST_SECONDS, Keymap
 from .lifecycle import RunLifecycle
 from .messages import DeviceStatsRead, EngineEvent
 from .mode import AppMode
@@ -101,7 +101,7 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
         self.ring_bell = bell  # ring the terminal's bell when the run needs the user (alerts.py)
         self.keymap = keymap or Keymap()
         if self.keymap.keys:
-            self.set_keymap(self.keymap.keys)
+            self.set_keymap(self.keymap.bindings)  # every id, so the footer keeps its order (keymap.py)
         self.alerts: list[Alert] = []  # what the app told the user (bell and toast), in order
         self.window_title = ""  # what the terminal's (or tmux's) title says now
         self.latest_iteration = 0  # of the latest step the run reported (the status line may show it a little later)
@@ -136,7 +136,8 @@ class MnistApp(RunAlerts, RunLifecycle, RunSteering, RunViews, App[None]):
             self.run_log.add(self.banner)
         for problem in self.keymap.problems:
             self.run_log.add(problem, "warning")
-            self.notify(problem, title="Keymap", severity="warning", timeout=20)
+        if self.keymap.toast:  # one short toast for them all: each one at length covered an 80x24 screen
+            self.notify(self.keymap.toast, title="Keymap", severity="warning", timeout=TOAST_SECONDS)
         for panel in self.maximizable_panels:
             panel.can_focus = True  # tab moves between the panels; z (or the palette) enlarges the focused one
         self._start_trainer()

@@ -44,6 +44,9 @@ def keymap_path() -> Path:
     return user_config_path("mnist-tui", appauthor=False) / FILE_NAME
 
 
+TOAST_SECONDS = 6  # how long the one toast about a keymap's problems stays (the run log keeps each line)
+
+
 @dataclass(frozen=True)
 class Keymap:
     """The keys a keymap file changes (binding id -> keys), and one line for each entry it had to leave out."""
@@ -51,6 +54,26 @@ class Keymap:
     keys: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
     path: Path | None = None
+    left_out: tuple[str, ...] = ()  # the ids of the entries left out, as shown (printable, cut short)
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        """Every binding id and the keys it has: the file's, else the default. The app hands Textual all of
+        them, not only the changed ones: Textual moves a remapped binding to the end of the footer, where a
+        narrow terminal cuts it off (pause = "P" lost its place at 80 columns); given all, it keeps their order."""
+        return {**DEFAULT_KEYS, **self.keys}
+
+    @property
+    def toast(self) -> str | None:
+        """One short line for a toast when entries were left out (each is a line in the run log), else None.
+        A toast per entry, each naming the file, covered half of an 80x24 screen for 20 s."""
+        if not self.problems:
+            return None
+        if not self.left_out:
+            return "Not used: the default keys apply (the run log says why)"
+        n = len(self.left_out)
+        ids = ", ".join(self.left_out[:3]) + (", …" if n > 3 else "")
+        return f"{n} left out ({ids}): default keys (the run log says why)"
 
 
 def load_keymap(path: Path | None = None) -> Keymap:
@@ -106,7 +129,13 @@ def parse_keymap(entries: dict[str, object], path: Path | None = None) -> Keymap
         for binding_id, value in entries.items()
         if binding_id in refused
     )
-    return Keymap(keys=keys, problems=problems, path=path)
+    left_out = tuple(_shown_id(binding_id) for binding_id in entries if binding_id in refused)
+    return Keymap(keys=keys, problems=problems, path=path, left_out=left_out)
+
+
+def _shown_id(binding_id: str) -> str:
+    text = printable(binding_id)
+    return text if len(text) <= 24 else text[:23] + "…"
 
 
 def _check(binding_id: str, value: object) -> str | None:
