@@ -125,19 +125,19 @@ def result_of(sweep: SweepDirectory, run: PlannedRun, target: float) -> RunResul
 
 
 def _finished(run: PlannedRun, path: Path, target: float) -> RunResult:
+    """The row of a finished run, from its summary and its metrics (each value that is not what mnist-tui
+    writes there left empty)."""
     summary = RunDirectory(path).read_summary() or {}
-    whole = _whole
-    status = Status.FINISHED
     return RunResult(
         run,
-        status,
+        Status.FINISHED,
         reason=str(summary.get("reason")),
         final_test_accuracy=_number(summary.get("final_test_accuracy")),
         validation_accuracy=_number(summary.get("validation_accuracy")),
         best_validation_accuracy=_number(summary.get("best_validation_accuracy")),
         time_to_target=time_to_target(path, target),
-        iteration=whole(summary.get("iteration")),
-        epoch=whole(summary.get("epoch")),
+        iteration=_whole(summary.get("iteration")),
+        epoch=_whole(summary.get("epoch")),
         train_seconds=_number(summary.get("train_seconds")),
         device=str(summary.get("device") or "") or None,
     )
