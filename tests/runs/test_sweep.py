@@ -212,3 +212,23 @@ def test_runs_lists_the_runs_inside_a_sweep_directory(synthetic_dir, tmp_path):
     found = {info.path for info in list_runs([root])}
     assert found == {(root / "alone").resolve(), sweep.run_dir(run)}
     assert {info.path for info in list_runs([sweep.path])} == {sweep.run_dir(run)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # deeper than the parser goes: RecursionError
+        '{"version": 1, "options": [], "seeds": [0], "grid": [], "runs": [{"index": 1e400, "name": "seed=0", '
+        '"seed": 0, "setting": {}, "args": [], "config": {}}]}',  # an index that is no whole number
+        '{"version": 1, "options": [], "seeds": [0], "grid": [], "runs": [{"index": 0, "name": "../../elsewhere", '
+        '"seed": 0, "setting": {}, "args": [], "config": {}}]}',  # a run directory outside the sweep
+        '{"version": 1, "options": null, "seeds": [0], "grid": [], "runs": []}',
+        "\x00\xff",
+    ],
+)
+def test_a_plan_that_is_not_what_mnist_tui_writes_is_one_error(tmp_path, text):
+    sweep = sw.SweepDirectory(tmp_path / "sweep")
+    sweep.path.mkdir()
+    (sweep.path / "sweep.json").write_text(text, encoding="latin-1")
+    with pytest.raises(sw.SweepError, match="not a sweep plan mnist-tui can read"):
+        sweep.read_plan()

@@ -129,7 +129,7 @@ class SweepDirectory:
             return SweepPlan.from_dict(data)
         except OSError as exc:
             raise SweepError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise SweepError(f"{path}: not a sweep plan mnist-tui can read ({exc})") from None
 
     def write_plan(self, plan: SweepPlan) -> None:

@@ -49,7 +49,7 @@ class PlannedRun:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlannedRun:
-        return cls(
+        run = cls(
             index=int(data["index"]),
             name=str(data["name"]),
             seed=int(data["seed"]),
@@ -57,6 +57,9 @@ class PlannedRun:
             args=tuple(str(a) for a in data["args"]),
             config=dict(data["config"]),
         )
+        if run.name != run_name(run.setting, run.seed):  # a directory's name: never ../x or a/b
+            raise ValueError(f"run {run.name!r} is not named after its setting and seed")
+        return run
 
 
 def planned_config(config: TrainConfig) -> dict[str, Any]:
