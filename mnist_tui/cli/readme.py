@@ -1,6 +1,6 @@
-"""The README's command list and key table, made from what the program itself uses: the command registry
-(common.USAGES, which dispatches the commands and makes ``mnist-tui --help``'s list) and the app's bindings
-with the help screen's rows (ui/commands.py, ui/screens/help.py). Not a command of its own:
+"""The README's command list and key tables, made from what the program itself uses: the command registry
+(common.USAGES, which dispatches the commands and makes ``mnist-tui --help``'s list), the app's bindings with
+the help screen's rows (ui/commands.py, ui/screens/help.py) and the draw canvas's bindings. Not a command:
 
     python -m mnist_tui.cli.readme [README.md]     # rewrite the generated blocks in place
     python -m mnist_tui.cli.readme --check         # exit 1 if the README's blocks are not what they would be
@@ -16,7 +16,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..ui.draw_app import StandaloneDrawScreen
 from ..ui.screens.help import key_rows
+from ..ui.widgets.canvas import Canvas
 from .common import USAGES
 
 BEGIN = "<!-- generated: {name} (python -m mnist_tui.cli.readme; edit the source, not this) -->"
@@ -41,7 +43,36 @@ def app_key_table() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"commands": command_block, "app-keys": app_key_table}
+# mnist-tui draw: the mouse (no bindings), then the keys: the arrow bindings as two rows, the others each a row.
+DRAW_MOUSE = (
+    ("left mouse button, click and drag", "draw (a soft brush, like a pen on paper)"),
+    ("right mouse button, drag", "erase"),
+)
+ARROW_ROWS = {"": "move the cursor", "shift+": "move the cursor, drawing"}  # by modifier
+ARROWS = ("up", "down", "left", "right")
+
+
+def draw_key_table() -> str:
+    """``mnist-tui draw``'s inputs: the mouse, then the canvas's and the draw screen's bindings."""
+    rows = [*DRAW_MOUSE]
+    for binding in [*Canvas.BINDINGS, *StandaloneDrawScreen.BINDINGS]:
+        keys = binding.key.split(",")
+        modifier, _, base = keys[0].rpartition("+")
+        if base in ARROWS:
+            row = (f"{modifier}+arrows" if modifier else "arrows", ARROW_ROWS[f"{modifier}+" if modifier else ""])
+            if row not in rows:
+                rows.append(row)
+            continue
+        does = binding.tooltip or binding.description
+        rows.append((", ".join(f"`{key}`" for key in keys), does[:1].lower() + does[1:]))
+    return "\n".join(["| input | does |", "| --- | --- |", *(f"| {keys} | {does} |" for keys, does in rows)])
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "commands": command_block,
+    "app-keys": app_key_table,
+    "draw-keys": draw_key_table,
+}
 
 
 def block_pattern(name: str) -> re.Pattern[str]:

@@ -1,4 +1,4 @@
-"""The README's command list and key table are made from the command registry and the app's bindings
+"""The README's command list and key tables are made from the command registry and the app's bindings
 (mnist_tui.cli.readme): they say what the program does, and leave nothing out."""
 
 from __future__ import annotations
@@ -59,3 +59,15 @@ def test_a_readme_without_the_markers_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "generated: commands" in err
     assert path.read_text(encoding="utf-8") == "# nothing generated here\n"
+
+
+def test_the_draw_table_has_every_key_of_the_canvas():
+    from mnist_tui.ui.draw_app import StandaloneDrawScreen
+    from mnist_tui.ui.widgets.canvas import Canvas
+
+    table = blocks_in(readme())["draw-keys"]
+    for binding in [*Canvas.BINDINGS, *StandaloneDrawScreen.BINDINGS]:
+        for key in binding.key.split(","):
+            modifier, plus, base = key.rpartition("+")
+            shown = f"| {modifier}{plus}arrows |" if base in ("up", "down", "left", "right") else f"`{key}`"
+            assert shown in table, f"the README's draw table leaves out {key!r}"
