@@ -232,3 +232,25 @@ def test_a_plan_that_is_not_what_mnist_tui_writes_is_one_error(tmp_path, text):
     (sweep.path / "sweep.json").write_text(text, encoding="latin-1")
     with pytest.raises(sw.SweepError, match="not a sweep plan mnist-tui can read"):
         sweep.read_plan()
+
+
+def test_more_seeds_or_grid_values_extend_a_plan_and_other_options_are_another_sweep(synthetic_dir, tmp_path):
+    from mnist_tui.cli import sweep as sweep_cli
+
+    def plan(*args: str) -> sw.SweepPlan:
+        parsed = sweep_cli.parser().parse_args(["--dataset", str(synthetic_dir), "--run-dir", str(tmp_path), *args])
+        return sweep_cli.plan_sweep(parsed)
+
+    first = plan("--seeds", "0-1", "--grid", "lr=1e-3,3e-3")
+    more = plan("--seeds", "0-2", "--grid", "lr=3e-3,1e-2")
+    assert first.difference(more) is None and first.key() == more.key()
+    merged = first.merged(more)
+    assert merged.seeds == (0, 1, 2) and merged.grid == (("lr", ("1e-3", "3e-3", "1e-2")),)
+    assert [r.name for r in merged.runs] == [f"lr={lr}_seed={s}" for lr in ("1e-3", "3e-3", "1e-2") for s in (0, 1, 2)
+                                             if (lr, s) != ("1e-3", 2)]  # fmt: skip
+    assert [r.index for r in merged.runs] == list(range(8))
+    assert merged.merged(first).to_dict() == merged.to_dict()  # an older task's plan changes nothing
+
+    other = plan("--seeds", "0-1", "--grid", "lr=1e-3,3e-3", "--epochs", "3")
+    assert first.difference(other) == "other training options (epochs)" and first.key() != other.key()
+    assert "a grid of lr, not of lr, batch-size" in first.difference(plan("--grid", "lr=1e-3", "--grid", "batch-size=50"))
