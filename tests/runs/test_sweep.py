@@ -253,4 +253,5 @@ def test_more_seeds_or_grid_values_extend_a_plan_and_other_options_are_another_s
 
     other = plan("--seeds", "0-1", "--grid", "lr=1e-3,3e-3", "--epochs", "3")
     assert first.difference(other) == "other training options (epochs)" and first.key() != other.key()
-    assert "a grid of lr, not of lr, batch-size" in first.difference(plan("--grid", "lr=1e-3", "--grid", "batch-size=50"))
+    two_options = plan("--grid", "lr=1e-3", "--grid", "batch-size=50")
+    assert "a grid of lr, not of lr, batch-size" in first.difference(two_options)
