@@ -26,7 +26,8 @@ from mnist_tui.engine.analysis import (
 from mnist_tui.engine.checkpoints import CheckpointError
 from mnist_tui.cli.inspect import evaluate_run as evaluate_checkpoint
 from mnist_tui.runs.rundir import RunDirectory, RunDirError
-from mnist_tui.runs.start import make_trainer
+
+from helpers.engine import config, run_all
 
 NAMES = tuple(str(i) for i in range(10))
 
@@ -148,19 +149,7 @@ def test_csvs_hold_the_list_and_the_matrix(tmp_path):
 
 # From the trainer --------------------------------------------------------------------------------------
 def train(synthetic_dir: Path, run_dir: Path, **changes) -> list[ev.Event]:
-    values = dict(
-        dataset=str(synthetic_dir),
-        epochs=2,
-        batch_size=50,
-        eval_every=6,
-        device="cpu",
-        seed=3,
-        lr=2e-3,
-        metrics_interval=0.0,
-        run_dir=str(run_dir),
-    )
-    values.update(changes)
-    return list(make_trainer(TrainConfig(**values)).run())
+    return run_all(config(synthetic_dir, run_dir, **{"eval_every": 6, **changes}))
 
 
 @pytest.fixture(scope="module")
@@ -213,11 +202,8 @@ def test_the_run_writes_the_csvs_of_its_final_weights(finished_run):
 def test_inspect_opens_the_final_weights_of_a_run_that_kept_them(synthetic_dir, tmp_path):
     """Without restore-best (the fast and best presets) the run ends on last.pt, though best.pt exists."""
     run_dir = tmp_path / "run"
-    cfg = TrainConfig(
-        dataset=str(synthetic_dir), epochs=2, batch_size=50, eval_every=4, device="cpu", seed=3, lr=2e-3,
-        run_dir=str(run_dir), early_stopping=EarlyStoppingConfig(enabled=False, restore_best=False),
-    )  # fmt: skip
-    finished = list(make_trainer(cfg).run())[-1]
+    cfg = config(synthetic_dir, run_dir, early_stopping=EarlyStoppingConfig(enabled=False, restore_best=False))
+    finished = run_all(cfg)[-1]
     assert (run_dir / "checkpoints" / "best.pt").exists()
     snap = evaluate_checkpoint(run_dir, device="cpu")
     assert snap.weights == "checkpoints/last.pt" and snap.accuracy == finished.final_accuracy

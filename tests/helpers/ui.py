@@ -66,6 +66,8 @@ def settled(app: MnistApp) -> bool:
     )
 
 
-def footer_actions(app: MnistApp) -> set[str]:
-    """The actions whose keys the footer shows now."""
-    return {b.binding.action for b in app.screen.active_bindings.values() if b.enabled and b.binding.show}
+def footer_actions(app) -> set[str]:
+    """The actions whose keys the footer shows now, by name (without their parameters)."""
+    return {
+        b.binding.action.split("(")[0] for b in app.screen.active_bindings.values() if b.enabled and b.binding.show
+    }

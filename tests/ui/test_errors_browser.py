@@ -15,7 +15,7 @@ from helpers.scripted import DemoRun, demo_digit
 from mnist_tui.ui.inspect_app import InspectApp
 from mnist_tui.ui.screens.errors import ErrorsScreen
 from mnist_tui.ui.screens.help import KEYS
-from helpers.ui import run_async, wait_for
+from helpers.ui import footer_actions, run_async, wait_for
 
 NAMES = tuple(str(i) for i in range(10))
 SIZE = (100, 30)
@@ -60,10 +60,6 @@ def text(widget) -> str:
 
 def shown(screen: ErrorsScreen) -> list[int]:
     return [m.index for m in screen.shown]
-
-
-def footer_actions(app) -> set[str]:
-    return {b.binding.action.split("(")[0] for b in app.screen.active_bindings.values() if b.enabled and b.binding.show}
 
 
 # The browser on its own (as mnist-tui inspect opens it) ------------------------------------------------

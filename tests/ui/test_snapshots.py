@@ -11,22 +11,10 @@ from __future__ import annotations
 import threading
 
 from mnist_tui.engine import events as ev
-from mnist_tui.runs.devstats import DeviceStats
 from mnist_tui.ui.app import MnistApp
 from helpers.scripted import DemoRun
-from helpers.ui import settled, wait_for
+from helpers.ui import SIZE, STATS, settled, wait_for
 
-SIZE = (120, 40)
-STATS = DeviceStats(
-    cpu_percent=97.0,
-    cpu_count=2,
-    torch_threads=2,
-    process_threads=9,
-    process_rss=812 * 2**20,
-    process_cpu_percent=190.0,
-    system_memory_used=3 * 2**30,
-    system_memory_total=8 * 2**30,
-)
 
 
 def make_app(source: DemoRun) -> MnistApp:
