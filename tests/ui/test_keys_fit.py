@@ -101,6 +101,8 @@ async def test_a_remapped_key_keeps_its_place_in_the_footer(size):
         assert "P" in shown and shown["P"].description == "Pause", sorted(shown)
         order = [k.key for k in sorted(app.screen.query(FooterKey), key=lambda k: k.region.x)]
         assert order[0] == "P"  # where p was: first
+        palette = app.screen.query(FooterKey).filter(".-command-palette").first()
+        assert palette.region.right == app.size.width  # no cut key's letter shows in the last column beside it
         # Every command up to q (those cut on a narrow footer come after it) is seen whole.
         for command in COMMANDS[: [c.action for c in COMMANDS].index("quit") + 1]:
             if command.show and app.check_action(command.action, ()):
