@@ -29,6 +29,7 @@ from ...engine import events as ev
 from ...runs.devstats import DeviceStats
 from .. import format as fmt
 from ..refresh import CHART_PERIODS, DEFAULT_REFRESH, Throttle, describe
+from ..throughput import Throughput
 from ..widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from ..widgets.early_stopping import EarlyStoppingPanel, describe_changes, has_validation
 
@@ -55,6 +56,7 @@ class TrainingScreen(Screen[None]):
         self._step: ev.StepMetrics | None = None  # the latest step metrics, not yet shown
         self._stats: DeviceStats | None = None  # the latest device reading, not yet shown
         self._numbers = Throttle(self, self._show_numbers)
+        self.throughput = Throughput()  # the speed and time left the device panel shows, steadied
 
     def compose(self) -> ComposeResult:
         self.status = StatusPanel(id="status")
@@ -120,7 +122,8 @@ class TrainingScreen(Screen[None]):
             self.status.set_position(step.iteration, step.epoch)
             self.status.set_elapsed(step.elapsed)
             left = self.run.total_steps - step.iteration if self.run else None
-            self.device_panel.set_throughput(step.images_per_second, left, self._batch_size)
+            speed, eta = self.throughput.speed(self._batch_size), self.throughput.eta(left, self._batch_size)
+            self.device_panel.set_throughput(speed, left, self._batch_size, eta_seconds=eta)
             self.early_stopping_panel.set_lr(step.lr)
 
     def set_state(self, state: str, message: str | None, *, settings_keys: bool) -> None:
@@ -192,6 +195,7 @@ class TrainingScreen(Screen[None]):
     def _(self, event: ev.RunStarted) -> None:
         self.run = event
         self._batch_size = int(event.config.get("batch_size") or 0) or None
+        self.throughput.reset()
         shape = {
             "steps_per_epoch": event.steps_per_epoch,
             "total_steps": event.total_steps,
@@ -224,11 +228,13 @@ class TrainingScreen(Screen[None]):
     @_show.register
     def _(self, event: ev.StepMetrics) -> None:
         self.loss_chart.add_losses(event.iteration, event.losses)  # every loss; the chart redraws on its timer
+        self.throughput.step(event.iteration, event.elapsed, event.images_per_second)
         self._step = event
         self._numbers.request()
 
     @_show.register
     def _(self, event: ev.Evaluation) -> None:
+        self.throughput.evaluated(event.seconds)
         self.loss_chart.add_eval_loss(event.split, event.iteration, event.loss)
         self.accuracy_chart.add_evaluation(
             event.split, event.iteration, event.accuracy, event.best_accuracy, event.best_iteration

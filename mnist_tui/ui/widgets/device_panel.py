@@ -40,6 +40,7 @@ class DevicePanel(Widget):
         self.images_per_second: float | None = None
         self.remaining_steps: int | None = None
         self.batch_size: int | None = None
+        self.eta_given: float | None = None  # the time left as the caller reckons it (evaluations to come included)
         self.last_rate: float | None = None  # the latest speed the run reported (kept when it ends)
         self.ended: str | None = None  # how the run ended ("completed"): readings are no longer about it
         self._drawn: list[tuple[str, str]] | None = None  # the rows the last render drew
@@ -59,9 +60,17 @@ class DevicePanel(Widget):
         self.repaint_changed()
 
     def set_throughput(
-        self, images_per_second: float | None, remaining_steps: int | None, batch_size: int | None
+        self,
+        images_per_second: float | None,
+        remaining_steps: int | None,
+        batch_size: int | None,
+        *,
+        eta_seconds: float | None = None,
     ) -> None:
+        """The speed to show (the screen steadies it: throughput.Throughput) and the steps left; ``eta_seconds``
+        when the caller knows the time left better than steps x batch / speed."""
         self.images_per_second = images_per_second
+        self.eta_given = eta_seconds
         if images_per_second is not None:
             self.last_rate = images_per_second
         self.remaining_steps = remaining_steps
@@ -88,6 +97,8 @@ class DevicePanel(Widget):
 
     @property
     def eta_seconds(self) -> float | None:
+        if self.eta_given is not None:
+            return self.eta_given
         return fmt.eta(self.remaining_steps, self.batch_size, self.images_per_second)
 
     # Drawing -------------------------------------------------------------------------------------------
