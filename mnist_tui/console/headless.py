@@ -28,6 +28,7 @@ from ..engine.events import (
     StepMetrics,
 )
 from ..runs.signals import RunGuard, stop_on_signals
+from .tables import output_console
 
 
 def run_headless(
@@ -43,7 +44,8 @@ def run_headless(
     control = Control()
     trainer = make_trainer(config, control, resume=resume, changes=changes)
     with stop_on_signals(control) as guard:
-        return show(trainer.run(), console or Console(), err_console=Console(stderr=True), guard=guard)
+        console = console or output_console()
+        return show(trainer.run(), console, err_console=output_console(stderr=True), guard=guard)
 
 
 def show(

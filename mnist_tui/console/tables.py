@@ -1,11 +1,14 @@
 """The rich tables the console prints: what a run's weights get wrong (``inspect``), the list of runs
-(``runs``, whose cells the app's runs screen shares) and an ensemble's accuracies (``ensemble``)."""
+(``runs``, whose cells the app's runs screen shares) and an ensemble's accuracies (``ensemble``); and the console
+they are printed on."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +18,19 @@ from ..runs.untrusted import printable
 
 if TYPE_CHECKING:  # engine.ensemble imports torch; the runs table must not wait for it
     from ..engine.ensemble import EnsembleResult
+
+
+UNWRAPPED = 1 << 16  # the width of an output that is not a terminal: no line of ours is that long
+
+
+def output_console(*, stderr: bool = False) -> Console:
+    """A console for standard output (or error): a terminal's own width; anywhere else (a file, a pipe) lines
+    as long as they are, so that a path is never split across lines: nothing wraps, and a table is as wide as
+    its cells (a table does not stretch to the width, only to its cells)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=UNWRAPPED, soft_wrap=True)
 
 
 # inspect ------------------------------------------------------------------------------------------
