@@ -154,7 +154,10 @@ class RunLifecycle(App[None]):
             threading.Thread(target=self._exit_after, args=(0,), name="exit-after-hang-up", daemon=True).start()
 
     def _exit_when_saved(self) -> None:
-        self.trainer_finished.wait()  # the run has saved and written its summary (or failed)
+        # Until the run has saved and written its summary (or failed): a terminal that hangs up after the signal
+        # came (a window's SIGHUP comes before its terminal closes) is left then, so nothing spins or raises on it.
+        while not self.trainer_finished.wait(0.5):
+            leave_dead_terminal()
         self._exit_after(130)
 
     def _exit_after(self, code: int) -> None:
