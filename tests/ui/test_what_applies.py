@@ -83,7 +83,7 @@ async def test_an_ended_run_shows_its_device_and_that_it_ended():
         panel.set_ended("completed")
         await pilot.pause()
         shown = text(panel.visible_rows(10))
-        assert "AMD EPYC" in shown and "ended (completed)" in shown and "1,500 img/s" in shown
+        assert "AMD EPYC" in shown and "completed: not live" in shown and "1,500 img/s" in shown
         assert "N/A" not in shown.replace("CUDA N/A", ""), shown
         assert panel.border_title.endswith("ended")
 

@@ -122,9 +122,9 @@ class DevicePanel(Widget):
             (4, "torch", f"{self.torch_version or fmt.NA} · CUDA {cuda}"),
         ]
         if self.ended is not None:  # what it ran on and how fast; the machine's readings are not the run's now
-            rows.append((0, "run", f"ended ({self.ended.replace('_', ' ')}) · no live readings"))
+            rows.append((0, "run", f"{self.ended.replace('_', ' ')}: not live"))
             if self.last_rate is not None:
-                rows.append((1, "speed", f"{fmt.rate(self.last_rate)} at its last steps"))
+                rows.append((1, "speed", f"{fmt.rate(self.last_rate)} at the end"))
             return rows
         if kind == "cuda":
             temperature = fmt.number(s.temperature, ".0f", "°C")
