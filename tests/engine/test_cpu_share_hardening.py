@@ -49,7 +49,7 @@ def claims(tmp_path) -> Path:
 
 
 @pytest.fixture
-def other_run(claims):
+def other_run():
     """Another live process (a run of this user beside this one), with no claim yet."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     yield proc
@@ -313,9 +313,7 @@ def test_another_users_directory_in_its_place_is_refused(temporary_directory, ot
     assert sorted(os.listdir(where)) == ["1", "999999"]  # nothing written there, nothing of theirs removed
 
 
-def test_another_users_link_in_place_of_the_directory_leaves_its_target_alone(
-    temporary_directory, tmp_path, other_user
-):
+def test_another_users_link_in_place_of_the_directory_leaves_its_target_alone(temporary_directory, other_user):
     private = temporary_directory / "victim-private"  # this user's own private directory
     private.mkdir(mode=0o700)
     where = temporary_directory / f"mnist-tui-cpu-share-{os.getuid()}"
