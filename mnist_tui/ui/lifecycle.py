@@ -145,12 +145,12 @@ class RunLifecycle(App[None]):
         if hung_up:
             leave_dead_terminal()
         self.request_shutdown_threadsafe()
-        if self._exit_armed:
+        if self._exit_armed or (self.viewer and not hung_up):
             return
         self._exit_armed = True
         if not self.viewer:
             threading.Thread(target=self._exit_when_saved, name="exit-when-saved", daemon=True).start()
-        elif hung_up:
+        else:
             threading.Thread(target=self._exit_after, args=(0,), name="exit-after-hang-up", daemon=True).start()
 
     def _exit_when_saved(self) -> None:
