@@ -75,12 +75,17 @@ async def shoot(run_dir: Path, out: Path, name: str, theme: str, no_color: bool,
         await settle(pilot, 2.0)
         await save(app, "errors")
 
-    def drawn() -> DrawApp:
-        draw = DrawApp(str(run_dir))
-        draw.theme = theme
-        return draw
+    def themed(make):
+        """The app ``make()`` returns, made with NO_COLOR as asked, in this variant's theme."""
 
-    app = with_no_color(no_color, drawn)
+        def made():
+            app = make()
+            app.theme = theme
+            return app
+
+        return with_no_color(no_color, made)
+
+    app = themed(lambda: DrawApp(str(run_dir)))
     async with app.run_test(size=size) as pilot:
         await settle(pilot, 2.0)
         from mnist_tui.ui.widgets.canvas import Canvas
@@ -93,25 +98,14 @@ async def shoot(run_dir: Path, out: Path, name: str, theme: str, no_color: bool,
         await settle(pilot, 2.0)
         await save(app, "canvas")
 
-    def compared() -> CompareApp:
-        compare = CompareApp([str(run_dir.parent)])
-        compare.theme = theme
-        return compare
-
-    app = with_no_color(no_color, compared)
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot, 3.0)
-        await save(app, "compare")
-
-    def listed() -> RunsApp:
-        runs = RunsApp([str(run_dir.parent)])
-        runs.theme = theme
-        return runs
-
-    app = with_no_color(no_color, listed)
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot, 2.0)
-        await save(app, "runs")
+    for what, make, seconds in (
+        ("compare", lambda: CompareApp([str(run_dir.parent)]), 3.0),
+        ("runs", lambda: RunsApp([str(run_dir.parent)]), 2.0),
+    ):
+        app = themed(make)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot, seconds)
+            await save(app, what)
     return saved
 
 

@@ -15,7 +15,7 @@ its grey levels become shades of characters (``░▒▓█``) while the half bl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 from rich.color import Color
@@ -73,6 +73,12 @@ def _style(top: RGB | None, bottom: RGB | None) -> Style:
     )
 
 
+def row_pairs(grid: Sequence[Sequence[float]]) -> Iterator[tuple[Sequence[float], Sequence[float]]]:
+    """The grid's rows two at a time, as one line of cells shows them (a blank row under an odd last one)."""
+    for r in range(0, len(grid), 2):
+        yield grid[r], grid[r + 1] if r + 1 < len(grid) else [0] * len(grid[r])
+
+
 def shade_level(value: float, threshold: float, top: float = 255) -> int:
     """A value (0..``top``) as a level of ``SHADES``: 0 below ``threshold``, else 1..4."""
     if value < threshold:
@@ -98,9 +104,7 @@ def shaded_cell(top: int, bottom: int) -> str:
 def shaded_lines(grid: Sequence[Sequence[int]], threshold: int = 12) -> list[Text]:
     """Render a grid of 0..255 values in the panel's own ink, grey levels as characters: see the module."""
     lines: list[Text] = []
-    for r in range(0, len(grid), 2):
-        top_row = grid[r]
-        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0] * len(top_row)
+    for top_row, bottom_row in row_pairs(grid):
         cells = "".join(
             shaded_cell(shade_level(t, threshold), shade_level(b, threshold)) for t, b in zip(top_row, bottom_row)
         )
@@ -119,9 +123,7 @@ def halfblock_lines(
     if background is None or ink is None:
         return shaded_lines(grid, threshold)
     lines: list[Text] = []
-    for r in range(0, len(grid), 2):
-        top_row = grid[r]
-        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0] * len(top_row)
+    for top_row, bottom_row in row_pairs(grid):
         line = Text(no_wrap=True, overflow="crop")
         for top, bottom in zip(top_row, bottom_row):
             top_on, bottom_on = top >= threshold, bottom >= threshold
@@ -241,9 +243,7 @@ def _signed_shaded_lines(
     pos_style = _style(positive, None) if positive else Style()
     neg_style = _style(negative, None) if negative else Style()
     lines: list[Text] = []
-    for r in range(0, len(grid), 2):
-        top_row = grid[r]
-        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0.0] * len(top_row)
+    for top_row, bottom_row in row_pairs(grid):
         line = Text(no_wrap=True, overflow="crop")
         for top, bottom in zip(top_row, bottom_row):
             value = top if abs(top) >= abs(bottom) else bottom  # the stronger of the two speaks for the cell
@@ -270,9 +270,7 @@ def signed_halfblock_lines(
     if background is None or positive is None or negative is None:
         return _signed_shaded_lines(grid, positive, negative, threshold)
     lines: list[Text] = []
-    for r in range(0, len(grid), 2):
-        top_row = grid[r]
-        bottom_row = grid[r + 1] if r + 1 < len(grid) else [0.0] * len(top_row)
+    for top_row, bottom_row in row_pairs(grid):
         line = Text(no_wrap=True, overflow="crop")
         for top, bottom in zip(top_row, bottom_row):
             t = signed_colour(top, background, positive, negative, threshold)
