@@ -12,7 +12,8 @@ from .common import ArgumentParser, fail, interactive
 def parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="mnist-tui runs",
-        description="List the runs (state, progress, best accuracy, device, started, directory), newest first. "
+        description="List the runs (state, progress, best validation and final test accuracy, device, started, "
+        "directory), newest first. "
         "In a terminal it is a screen: enter attaches to the selected run, i inspects it, space marks runs and c "
         "compares them (mnist-tui compare).",
     )
@@ -32,12 +33,11 @@ def run(args: argparse.Namespace) -> int:
             fail(f"{printable(d)}: no such directory")
     roots = args.dirs or None
     if args.headless or not interactive():
-        from rich.console import Console
-
-        from ..console.tables import runs_table
+        from ..console.tables import output_console, runs_table
 
         runs = [r for r in list_runs(roots) if r.active or not args.active]
-        Console(width=None if sys.stdout.isatty() else 200).print(runs_table(runs))  # whole paths in a pipe
+        console = output_console()  # in a pipe or a file: every path whole
+        console.print(runs_table(runs, console.width if sys.stdout.isatty() else None, roots))
         return 0
     from ..ui.runs_app import RunsApp
 

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.events import EvaluationSnapshot
-from ..runs.catalogue import COLUMNS, RunInfo, run_cells
+from ..runs.catalogue import RIGHT, RunInfo, fit_table, where
 from ..runs.untrusted import printable
 
 if TYPE_CHECKING:  # engine.ensemble imports torch; the runs table must not wait for it
@@ -70,15 +70,20 @@ def error_tables(snapshot: EvaluationSnapshot, top: int = 10) -> list[Table]:
 
 
 # runs ---------------------------------------------------------------------------------------------
-def runs_table(runs: list[RunInfo]) -> Table:
-    table = Table(title=f"{len(runs)} run{'s' if len(runs) != 1 else ''}", title_justify="left")
-    for column in COLUMNS:
-        table.add_column(
-            column, justify="right" if column in ("progress", "best val") else "left", no_wrap=column != "directory"
-        )
-    for info in runs:
+def runs_table(runs: list[RunInfo], width: int | None = None, roots: list[str] | None = None) -> Table:
+    """The runs, in a table ``width`` cells wide (``catalogue.fit_table``: the directories shortened in the middle,
+    from the name of the root they were found under); ``width`` None: every path whole (not a terminal)."""
+    title = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+    if width is not None:
+        title += f" in {where(roots)}"
+    table = Table(title=Text(title), title_justify="left")
+    # Each column takes a cell of padding either side and a rule; the table one rule more.
+    columns, rows = fit_table(runs, width, column_overhead=3, table_overhead=1, roots=roots)
+    for column in columns:
+        table.add_column(column, justify="right" if column in RIGHT else "left", no_wrap=True)
+    for info, cells in zip(runs, rows):
         style = "bold green" if info.active else ("red" if info.state == "failed" else None)
-        table.add_row(*(Text(cell) for cell in run_cells(info)), style=style)  # text, not markup; escaped
+        table.add_row(*(Text(cell) for cell in cells), style=style)  # text, not markup; escaped
     return table
 
 

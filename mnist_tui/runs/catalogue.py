@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,7 @@ class RunInfo:
     total_steps: int | None = None
     epoch: int | None = None
     best_accuracy: float | None = None  # 0..1, the best validation accuracy (test, for runs from before)
+    test_accuracy: float | None = None  # 0..1, the test accuracy of the weights an ended run ended with
     device: str | None = None
     started: datetime | None = None
     mode: str | None = None  # detached | app | foreground
@@ -132,7 +134,7 @@ def _read_run(rd: RunDirectory) -> RunInfo:
     started_event = _first_run_started(metrics) or {}
     tail = _tail_lines(metrics)
 
-    iteration = epoch = best = None
+    iteration = epoch = best = test = None
     last_state: str | None = None
     ended = bool(tail) and tail[-1].get("event") == "run_finished"
     for line in tail:
@@ -147,7 +149,11 @@ def _read_run(rd: RunDirectory) -> RunInfo:
             last_state = _text(line.get("state"))
         if kind == "run_started":
             started_event = line
+        if kind == "run_finished":
+            test = _fraction(line.get("final_accuracy"))
 
+    if not ended:
+        test = None  # a finish before a resume says nothing of the run now
     detail = ""
     summary = rd.read_summary() if ended else None
     if alive:
@@ -171,6 +177,10 @@ def _read_run(rd: RunDirectory) -> RunInfo:
     else:
         state, detail = ev.RunState.FAILED, CRASHED
 
+    if summary is not None:  # the run's own account of how it ended, whatever still runs
+        summary_test = _fraction(summary.get("final_test_accuracy"))
+        test = summary_test if summary_test is not None else test
+
     started = None
     if process and _text(process.get("started")):
         try:
@@ -189,6 +199,7 @@ def _read_run(rd: RunDirectory) -> RunInfo:
         total_steps=_whole(started_event.get("total_steps")),
         epoch=epoch,
         best_accuracy=best,
+        test_accuracy=test,
         device=_text(started_event.get("device")),
         started=started,
         mode=_text((process or {}).get("mode")),
@@ -308,10 +319,15 @@ def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: floa
 
 
 # The cells of one run's row, the same in the headless table (console/tables.py) and the runs screen (ui).
-COLUMNS = ("state", "progress", "best val", "device", "started", "directory")
+COLUMNS = ("state", "progress", "best val", "test", "device", "started", "directory")
+RIGHT = ("progress", "best val", "test")  # the columns of figures, aligned right
+LEFT_OUT_FIRST = ("started", "device", "best val")  # left out, in this order, where the directory would not fit
+MIN_DIRECTORY = 24  # the fewest characters of a directory that tell runs apart (a sweep's end: "...-sw/seed=1")
+ELLIPSIS = "…"
 
 
-def run_cells(info: RunInfo) -> tuple[str, ...]:
+def run_cells(info: RunInfo, directory: str | None = None) -> tuple[str, ...]:
+    """One run's cells under ``COLUMNS``; ``directory``: what the directory cell shows (its whole path if None)."""
     if info.progress is not None:
         progress = f"{info.progress:4.0%} ({info.iteration:,}/{info.total_steps:,})"
     elif info.iteration is not None:
@@ -319,7 +335,104 @@ def run_cells(info: RunInfo) -> tuple[str, ...]:
     else:
         progress = "-"
     best = "-" if info.best_accuracy is None else f"{info.best_accuracy:.2%}"
+    test = "-" if info.test_accuracy is None else f"{info.test_accuracy:.2%}"
     state = info.state + (f" ({info.mode})" if info.active and info.mode == "detached" else "")
     started = info.started.strftime("%Y-%m-%d %H:%M") if info.started else "-"
+    path = printable(str(info.path)) if directory is None else directory
     # Paths and file contents are printed with their control characters escaped: they may come from anyone.
-    return tuple(printable(cell) for cell in (state, progress, best, info.device or "-", started, str(info.path)))
+    return (*(printable(cell) for cell in (state, progress, best, test, info.device or "-", started)), path)
+
+
+def cell_width(text: str) -> int:
+    """The terminal cells ``text`` takes: wide (East Asian) characters two, combining marks none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells: its start and, above all, its end (what tells the runs of a sweep
+    apart) kept, an ellipsis between: ``runs/2026…-sweep-xyz/seed=1``."""
+    if cell_width(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    head_room = (width - 1) // 3
+    tail_room = width - 1 - head_room
+    tail: list[str] = []
+    for c in reversed(text):
+        if cell_width(c) > tail_room:
+            break
+        tail_room -= cell_width(c)
+        tail.append(c)
+    head_room += tail_room  # what the end did not use
+    head: list[str] = []
+    for c in text:
+        if cell_width(c) > head_room:
+            break
+        head_room -= cell_width(c)
+        head.append(c)
+    return "".join(head) + ELLIPSIS + "".join(reversed(tail))
+
+
+def shown_path(path: Path, roots: Iterable[str | os.PathLike] | None = None) -> str:
+    """How a run's directory reads in a table of limited width: from the name of the root it was found under
+    (``runs/20261206-143934-sweep-xyz/seed=1``; the title says where that root is), else with ``~`` for the
+    home directory. Control characters escaped."""
+    for root in roots or [runs_root()]:
+        root = Path(root).expanduser().absolute()
+        try:
+            inside = path.absolute().relative_to(root.parent)
+        except ValueError:
+            continue
+        if inside.parts and inside.parts[0] == root.name:
+            return printable(str(inside))
+    text, home = str(path), str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        text = "~" + text[len(home) :]
+    return printable(text)
+
+
+def where(roots: Iterable[str | os.PathLike] | None = None) -> str:
+    """The directories a listing looked in, for its title (the directory cells read from their names)."""
+    if roots is None:
+        return f"the runs directory ({printable(str(runs_root()))})"
+    return ", ".join(printable(str(root)) for root in roots)
+
+
+def fit_table(
+    runs: list[RunInfo],
+    width: int | None,
+    *,
+    column_overhead: int,
+    table_overhead: int = 0,
+    roots: Iterable[str | os.PathLike] | None = None,
+) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The columns and each run's cells for a table ``width`` cells wide, whose every column takes
+    ``column_overhead`` cells beside its text (padding, rules) and the whole ``table_overhead`` more.
+
+    The directory takes what the other columns leave, shortened in the middle (``shown_path``, then
+    ``shorten_middle``); while that is under ``MIN_DIRECTORY`` the columns of ``LEFT_OUT_FIRST`` are left out,
+    one at a time. ``width`` None: every column, every path whole (a pipe, a file: nothing is cut).
+    """
+    whole = [run_cells(info) for info in runs]
+    if width is None:
+        return COLUMNS, whole
+    roots = list(roots) if roots is not None else None
+    shown = [run_cells(info, shown_path(info.path, roots)) for info in runs]
+    longest = max((cell_width(row[-1]) for row in shown), default=0)
+
+    def room(columns: list[int]) -> int:  # what the columns other than the directory leave it
+        used = table_overhead + column_overhead * len(columns)
+        for i in columns[:-1]:
+            used += max([cell_width(COLUMNS[i])] + [cell_width(row[i]) for row in shown])
+        return width - used
+
+    kept = list(range(len(COLUMNS)))
+    for name in LEFT_OUT_FIRST:
+        if room(kept) >= min(MIN_DIRECTORY, longest):
+            break
+        kept.remove(COLUMNS.index(name))
+    directory = max(room(kept), min(MIN_DIRECTORY, longest), cell_width(COLUMNS[-1]))
+    rows = [tuple(row[i] for i in kept[:-1]) + (shorten_middle(row[-1], directory),) for row in shown]
+    return tuple(COLUMNS[i] for i in kept), rows

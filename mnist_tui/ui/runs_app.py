@@ -6,15 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Label
 
-from ..runs.catalogue import COLUMNS, RunInfo, list_runs, run_cells
+from ..runs.catalogue import RIGHT, RunInfo, fit_table, list_runs, where
 from .app import MnistApp
 from .screens.compare import CompareScreen
 
 MARK = "●"
+SCROLLBAR = 2  # the cells the table's vertical scroll bar takes, kept free for it
 
 
 class RunsApp(App[tuple[str, str] | None]):
@@ -47,8 +50,6 @@ class RunsApp(App[tuple[str, str] | None]):
 
     def on_mount(self) -> None:
         self.table = self.query_one("#runs-table", DataTable)  # held: a comparison screen has a table of its own
-        for column in COLUMNS:
-            self.table.add_column(column, key=column)
         self.action_refresh()
         self.set_interval(self.refresh_seconds, self.action_refresh)
 
@@ -60,22 +61,43 @@ class RunsApp(App[tuple[str, str] | None]):
         self.marked &= {str(r.path) for r in self.runs}
         self._fill(str(selected.path) if selected is not None else None)
         active = sum(r.active for r in self.runs)
-        where = ", ".join(self.roots) if self.roots else "the runs directory"
-        self.query_one("#runs-title", Label).update(
-            f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} in {where}, {active} active"
+        looked_in = where(self.roots)
+        title = (
+            f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} in {looked_in}, {active} active"
             " · enter attaches · i inspects · space marks, c compares"
             if self.runs
-            else f"No runs in {where} yet: start one with 'mnist-tui' or 'mnist-tui --detach'"
+            else f"No runs in {looked_in} yet: start one with 'mnist-tui' or 'mnist-tui --detach'"
         )
+        self.query_one("#runs-title", Label).update(Text(title))  # not markup: a directory may hold brackets
+
+    def on_resize(self, event: events.Resize) -> None:
+        """The directories are shortened to the width: a new width lays the rows out again."""
+        if hasattr(self, "table"):
+            selected = self.selected
+            self._fill(str(selected.path) if selected is not None else None)
 
     def _fill(self, cursor_on: str | None) -> None:
-        """The rows of ``self.runs``, a marked run's label showing the mark; the cursor back on ``cursor_on``."""
+        """The rows of ``self.runs`` fitted to the screen's width (catalogue.fit_table: each directory shortened in
+        the middle, columns left out where it would not fit), a marked run's label showing the mark; the cursor
+        back on ``cursor_on``."""
         table = self.table
-        table.clear()
+        table.clear(columns=True)
         table.show_row_labels = bool(self.marked)
-        for info in self.runs:
+        labels = 1 + 2 * table.cell_padding if self.marked else 0  # the mark's column
+        columns, rows = fit_table(
+            self.runs,
+            (table.size.width or self.size.width),
+            column_overhead=2 * table.cell_padding,
+            table_overhead=labels + SCROLLBAR,
+            roots=self.roots,
+        )
+        for column in columns:
+            table.add_column(column, key=column)
+        for info, cells in zip(self.runs, rows):
             path = str(info.path)
-            table.add_row(*run_cells(info), key=path, label=MARK if path in self.marked else " ")
+            # Text, never markup: a path may hold brackets ("lr=[0.1]"), which a str cell would read as markup.
+            texts = [Text(cell, justify="right" if column in RIGHT else "left") for column, cell in zip(columns, cells)]
+            table.add_row(*texts, key=path, label=MARK if path in self.marked else " ")
         if cursor_on is not None and any(str(r.path) == cursor_on for r in self.runs):
             table.move_cursor(row=table.get_row_index(cursor_on))
 
