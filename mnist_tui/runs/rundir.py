@@ -178,6 +178,23 @@ def _check_private(directory: Path, option: str = "--run-dir") -> None:
         )
 
 
+def lock_held(path: str | os.PathLike) -> bool:
+    """Whether some process holds the flock on ``path`` now, without taking it, following a link or waiting."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 class RunDirectory:
     CONFIG = "config.json"
     METRICS = "metrics.jsonl"
@@ -278,19 +295,7 @@ class RunDirectory:
 
     def is_locked(self) -> bool:
         """Whether some process holds the run's lock now (a run being trained), without taking it."""
-        try:
-            fd = os.open(self.path / self.LOCK, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
-        return False
+        return lock_held(self.path / self.LOCK)
 
     def write_config(self, config: TrainConfig) -> None:
         self._write_json(self.CONFIG, config.to_dict())

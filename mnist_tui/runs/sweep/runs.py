@@ -22,9 +22,8 @@ from typing import ClassVar, IO
 
 from ...engine import events as ev
 from ...engine.errors import RunDirError
-from ...engine.files import NOFOLLOW
 from ..catalogue import DAMAGED, RunInfo, read_run
-from ..rundir import RunDirectory
+from ..rundir import RunDirectory, lock_held
 from .directory import SweepDirectory, check_private, no_locks
 from .plan import PlannedRun, SweepError
 
@@ -77,23 +76,6 @@ def _ended(path: Path, info: RunInfo | None) -> tuple[str, RunInfo | None]:
     return Status.FINISHED, info
 
 
-def _held(path: Path) -> bool:
-    """Whether some process holds the flock on ``path`` now, without taking it or following a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
-
-
 def run_status(path: str | os.PathLike, log: str | os.PathLike | None = None) -> tuple[str, RunInfo | None]:
     """The status of the run directory ``path`` as it looks now, taking no lock (for --list, --report and the
     table): running while its lock or its claim (``log``) is held; what to do with it is decided by ``claim``."""
@@ -101,7 +83,7 @@ def run_status(path: str | os.PathLike, log: str | os.PathLike | None = None) ->
     info = read_info(path)
     if info is not None and info.state == DAMAGED:
         return Status.DAMAGED, info
-    if RunDirectory(path).is_locked() or (log is not None and _held(Path(log))):
+    if RunDirectory(path).is_locked() or (log is not None and lock_held(log)):
         return Status.RUNNING, info
     status, info = _ended(path, info)
     if status == Status.CRASHED and info is not None and info.active:  # its process lives, its lock not yet taken
