@@ -5,13 +5,16 @@ resumes it. ``--report DIR`` prints the table of a sweep; ``--only INDEX`` runs 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..engine.errors import InputError
+from ..engine.events import EXIT_INTERRUPTED
 from . import train
 from .common import ArgumentParser, fail, float_arg, int_arg, interactive
 
@@ -84,6 +87,27 @@ def parser() -> ArgumentParser:
         "--detach", action="store_true", help="run the sweep in a background process that outlives this terminal"
     )
     p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the detached sweep itself
+    p.add_argument(
+        "--status",
+        metavar="DIR",
+        help="say where each run of the sweep in DIR is: queued, training (on which "
+        "node), finished, interrupted or failed (from Slurm's queue where it answers, and the run directories)",
+    )
+    s = p.add_argument_group(
+        "Slurm",
+        "--slurm submits the runs that are not finished as one job array (one run per task) and returns; "
+        "the sweep directory must be on a file system every node sees (see docs/slurm.md)",
+    )
+    s.add_argument("--slurm", action="store_true", help="submit the sweep to Slurm (sbatch) instead of training here")
+    s.add_argument("--partition", help="the partition (default: the cluster's default)")
+    s.add_argument("--time", help="each task's time limit (minutes, HH:MM:SS, D-HH:MM:SS); near it, the run "
+                   "saves and the task requeues itself")  # fmt: skip
+    s.add_argument("--gpus-per-task", type=int_arg, default=0, metavar="N",
+                   help="0 (default: the runs train on CPU) or 1: one GPU per task, one run per GPU")  # fmt: skip
+    s.add_argument("--cpus-per-task", type=int_arg, metavar="N", help="CPUs per task (default: the cluster's)")
+    s.add_argument("--max-parallel", type=int_arg, metavar="K", help="at most K tasks at once (--array=...%%K)")
+    s.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                   help="one more sbatch option, as in an #SBATCH line (--sbatch-arg=--account=abc); repeat it")  # fmt: skip
     return p
 
 
@@ -230,6 +254,13 @@ def run(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     if args.report is not None:
         return report(args, console)
+    if args.status is not None:
+        return status(args, console)
+    slurm_only = [o for o, v in (("--partition", args.partition), ("--time", args.time), ("--gpus-per-task",
+                  args.gpus_per_task), ("--cpus-per-task", args.cpus_per_task), ("--max-parallel",
+                  args.max_parallel), ("--sbatch-arg", args.sbatch_arg)) if v]  # fmt: skip
+    if slurm_only and not args.slurm:
+        fail(f"{slurm_only[0]} is an option of --slurm; add --slurm to submit the sweep to Slurm")
     plan = plan_sweep(args)
     # Without --run-dir, the sweep's directory is named after it: the same command finds it again.
     try:
@@ -239,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
         fail(str(exc))
     if args.list:
         return list_plan(plan, sweep, console)
+    if args.slurm:
+        return submit_slurm(args, plan, sweep, console)
     if args.only is not None and not 0 <= args.only < len(plan.runs):
         n = len(plan.runs)
         fail(f"--only {args.only}: the sweep has {n} run{'s' if n != 1 else ''}, numbered 0 to {n - 1}")
@@ -307,7 +340,49 @@ def run_one(sweep, run, device: str | None, console, target: float) -> int:
 
     runner = sw.SweepRunner(sweep, [run], [device], wait=False)
     console.print(f"run {run.index} of the sweep in {sweep.path}: {run.name} (its output: {sweep.log_path(run)})")
-    return _drive(runner, console, target)
+    with _time_limit_signal(runner) as near_limit:
+        code = _drive(runner, console, target)
+    if near_limit and code == EXIT_INTERRUPTED:
+        return _requeue(console)
+    return code
+
+
+@contextlib.contextmanager
+def _time_limit_signal(runner):
+    """In a Slurm array task, the signal that --slurm's script asks for before the time limit (SIGUSR1) stops
+    the run as a SIGTERM does (it saves, ends interrupted); the list it yields says whether it came."""
+    import signal as signals
+
+    from ..runs.sweep import slurm
+
+    came: list[int] = []
+    number = getattr(signals, f"SIG{slurm.TIME_SIGNAL}", None)
+    if number is None or not os.environ.get("SLURM_ARRAY_TASK_ID"):
+        yield came
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        came.append(signum)
+        runner.stop()
+
+    previous = signals.signal(number, handler)
+    try:
+        yield came
+    finally:
+        signals.signal(number, previous)
+
+
+def _requeue(console) -> int:
+    """The run saved before the time limit: requeue this task (its next start resumes the run), exit 0 so that
+    Slurm does not mark it failed; the interrupted exit code where Slurm refuses."""
+    from ..runs.sweep import slurm
+
+    why = slurm.requeue_self()
+    if why is None:
+        console.print("interrupted before the time limit: the task is requeued and its next start resumes the run")
+        return 0
+    console.print(f"interrupted before the time limit; not requeued ({why}): --slurm again resubmits it")
+    return EXIT_INTERRUPTED
 
 
 def list_plan(plan, sweep, console) -> int:
@@ -344,4 +419,139 @@ def report(args: argparse.Namespace, console) -> int:
         print_report(sweep, plan, sw.DEFAULT_TARGET if args.target is None else args.target, console)
     except sw.SweepError as exc:
         fail(str(exc))
+    return 0
+
+
+# --- Slurm ---------------------------------------------------------------------------------------------------
+def _resources(args: argparse.Namespace):
+    from ..runs.sweep import slurm
+
+    if args.gpus_per_task not in (0, 1):
+        fail(
+            f"--gpus-per-task {args.gpus_per_task}: a run trains on one GPU; give 0 or 1 (--max-parallel K runs K at once)"
+        )
+    for option, value in (("--cpus-per-task", args.cpus_per_task), ("--max-parallel", args.max_parallel)):
+        if value is not None and value < 1:
+            fail(f"{option} {value}: expected 1 or more")
+    if args.time is not None:
+        try:
+            slurm.check_time(args.time)
+        except ValueError as exc:
+            fail(str(exc))
+    for arg in args.sbatch_arg:
+        if not arg.startswith("-") or "\n" in arg:
+            fail(f"--sbatch-arg {arg!r}: expected one sbatch option, such as --sbatch-arg=--account=abc")
+        if arg.split("=")[0] in ("--array", "-a", "--output", "-o", "--error", "-e", "--chdir", "-D"):
+            fail(f"--sbatch-arg {arg}: --slurm sets {arg.split('=')[0]} itself (the runs, their logs)")
+    return slurm.Resources(
+        partition=args.partition,
+        time=args.time,
+        gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task,
+        max_parallel=args.max_parallel,
+        sbatch_args=tuple(args.sbatch_arg),
+    )
+
+
+def _check_data(plan) -> dict[str, str]:
+    """The data set, found (or fetched) here on the login node and checked once; the environment that makes
+    every task read it from the same place and never download. One line and exit 2 where it is not found."""
+    from ..engine import data
+    from ..engine.data.catalogue import CACHE_ENV, cache_dir
+    from ..engine.data.fetch import OFFLINE_ENV
+
+    config = plan.base or (plan.runs[0].config if plan.runs else {})
+    dataset, data_dir = config.get("dataset", "mnist"), config.get("data_dir")
+    try:
+        resolved = data.resolve(dataset, data_dir, allow_download=True)
+    except data.DataError as exc:
+        fail(f"the data set, checked here before submitting: {exc}")
+    print(f"data: {resolved.name} from {resolved.source} (the nodes read it there: it must be on shared storage)")
+    return {OFFLINE_ENV: "1", CACHE_ENV: str(cache_dir().absolute())}
+
+
+def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
+    """``--slurm``: the runs not finished (nor queued, nor training) as one job array; the job id and where to
+    watch it, then return."""
+    from ..runs import sweep as sw
+    from ..runs.sweep import slurm
+    from ..runs.untrusted import printable
+
+    given = [o for o, v in (("--devices", args.devices), ("--detach", args.detach), ("--only", args.only is not None),
+                            ("--headless", args.headless)) if v]  # fmt: skip
+    if given:
+        fail(f"--slurm and {given[0]}: Slurm runs one run per task, on the GPU it gives the task")
+    resources = _resources(args)
+    if slurm.which("sbatch") is None:
+        fail("--slurm: sbatch not found; submit from a machine with Slurm's commands (a login node)")
+    why = slurm.check_nodes(resources)
+    if why:
+        fail(why)
+    environment = _check_data(plan)
+    try:
+        sweep.check_free()  # a sweep trained here on the same directory would race the tasks
+        plan = sweep.update_plan(plan)
+        queue = slurm.read_queue(slurm.submitted_jobs(sweep))
+        states = slurm.whereabouts(sweep, plan.runs, queue)
+    except sw.SweepError as exc:
+        fail(str(exc))
+    todo = [w.run.index for w in states if w.state in (sw.Status.MISSING, *sw.Status.TO_RESUME)]
+    busy = [w for w in states if w.state in (slurm.QUEUED_STATE, slurm.STARTING, slurm.TRAINING)]
+    damaged = [w for w in states if w.state == sw.Status.DAMAGED]
+    finished = sum(w.state == sw.Status.FINISHED for w in states)
+    for w in damaged:
+        print(f"mnist-tui: warning: not submitted, damaged: {printable(str(sweep.run_dir(w.run)))}", file=sys.stderr)
+    if not todo:
+        console.print(f"nothing to submit: {finished} of {len(states)} runs finished, {len(busy)} queued or training")
+        console.print(f"  watch it:   mnist-tui sweep --status {sweep.path}")
+        return 0
+    task = [sys.executable, "-m", "mnist_tui", *_argv(args, run_dir=str(sweep.path))[1:]]
+    if resources.gpus_per_task == 0 and "--device" not in " ".join(args.training):
+        task += ["--devices", "cpu"]  # no GPU asked for: none used (a node's GPUs are other tasks')
+    task += ["--only"]
+    script = slurm.batch_script(
+        sweep, task, todo, resources, name=f"mnist-tui-{sweep.path.name}"[:64], environment=environment,
+        workdir=os.getcwd(),
+    )  # fmt: skip
+    try:
+        job, kept = slurm.submit(sweep, script)
+    except sw.SweepError as exc:
+        fail(str(exc))
+    n = len(todo)
+    console.print(
+        f"submitted job array {job}: {n} run{'s' if n != 1 else ''} of {len(states)} "
+        f"(--array={slurm.array_spec(todo, resources.max_parallel)}; {finished} finished, {len(busy)} queued or training)"
+    )
+    console.print(f"  its script:     {kept}")
+    console.print(f"  watch it:       mnist-tui sweep --status {sweep.path}")
+    console.print(f"  its curves:     mnist-tui compare {sweep.path}")
+    console.print(f"  its table:      mnist-tui sweep --report {sweep.path}")
+    console.print(f"  tasks' output:  {sweep.path / sw.LOGS}/slurm-{job}_INDEX.out (each run's: logs/NAME.log)")
+    console.print(f"  cancel it:      scancel {job}   (the same command with --slurm resubmits what is unfinished)")
+    return 0
+
+
+def status(args: argparse.Namespace, console) -> int:
+    """``--status DIR``: each run's state, from Slurm's queue where it answers and the run directories."""
+    from ..console.slurm import status_table
+    from ..runs import sweep as sw
+    from ..runs.sweep import slurm
+
+    others = [o for o, given in (("training options", args.training), ("--grid", args.grid), ("--slurm", args.slurm),
+                                 ("--only", args.only is not None), ("--run-dir", args.run_dir)) if given]  # fmt: skip
+    if others:
+        fail(f"--status reads a sweep and changes nothing; give it alone, not with {others[0]}")
+    if not Path(args.status).expanduser().is_dir():
+        fail(f"--status {args.status}: no such directory")
+    try:
+        sweep = sw.SweepDirectory(args.status)
+        plan = sweep.read_plan()
+        if plan is None:
+            fail(f"--status {args.status}: no sweep.json there; is it a sweep directory?")
+        jobs = slurm.submitted_jobs(sweep)
+        queue = slurm.read_queue(jobs) if jobs else {}
+        states = slurm.whereabouts(sweep, plan.runs, queue)
+    except sw.SweepError as exc:
+        fail(str(exc))
+    console.print(status_table(sweep, states, jobs, queue))
     return 0

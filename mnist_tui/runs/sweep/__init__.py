@@ -8,6 +8,7 @@
       .lock            held by the sweep process (so a second one on the same directory is refused)
       .plan.lock       held while sweep.json is read and grown
       process.json     the sweep process (pid, start time, host); background.log when it is detached
+      slurm/JOBID.sbatch   each job array submitted to Slurm (--slurm); its tasks' output in logs/slurm-*.out
 
 Each run is its own process (``python -m mnist_tui ... --headless --run-dir SWEEP_DIR/NAME``), in a session
 of its own: the sweep forwards one stop signal to it, and a killed sweep leaves it to finish. What to do with
@@ -23,6 +24,7 @@ torch): planning, reporting and the sweep process itself never load it.
     results.py    the rows, the statistics per setting, sweep.csv
     events.py     what the sweep process reports, and the tally of it
     runner.py     the sweep process and its runs' processes; a sweep in the background
+    slurm.py      the sweep as a Slurm job array: the script, sbatch, the queue, where each run is
 """
 
 from .directory import LOGS, RESULTS, SweepDirectory, default_sweep_dir, is_sweep

@@ -34,7 +34,8 @@ LOGS = "logs"
 RESULTS = "sweep.csv"
 PLAN_LOCK = ".plan.lock"
 MAX_PLAN_BYTES = 64 << 20  # 10,000 runs of long options are a few MB
-OWN = {LOGS, SWEEP_PLAN, RESULTS, RunDirectory.LOCK, PLAN_LOCK, RunDirectory.PROCESS, "background.log"}
+SLURM = "slurm"  # the scripts submitted to Slurm (slurm.py)
+OWN = {LOGS, SWEEP_PLAN, RESULTS, RunDirectory.LOCK, PLAN_LOCK, RunDirectory.PROCESS, "background.log", SLURM}
 
 
 def default_sweep_dir(plan: SweepPlan | None = None) -> Path:
