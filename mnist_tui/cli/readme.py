@@ -1,19 +1,20 @@
-"""The README's command list and key tables, made from what the program itself uses: the command registry
-(common.USAGES, which dispatches the commands and makes ``mnist-tui --help``'s list), the app's bindings with
-the help screen's rows (ui/commands.py, ui/screens/help.py) and the draw canvas's bindings. Not a command:
+"""The README's command table and the manual's key tables, made from what the program itself uses: the command
+registry (common.USAGES, which dispatches the commands and makes ``mnist-tui --help``'s list), the app's bindings
+with the help screen's rows (ui/commands.py, ui/screens/help.py) and the draw canvas's bindings. Not a command:
 
-    python -m mnist_tui.cli.readme [README.md]     # rewrite the generated blocks in place
-    python -m mnist_tui.cli.readme --check         # exit 1 if the README's blocks are not what they would be
+    python -m mnist_tui.cli.readme [ROOT]          # rewrite the generated blocks of ROOT's pages in place
+    python -m mnist_tui.cli.readme --check [ROOT]  # exit 1 if a page's blocks are not what they would be
 
-Each block sits between ``<!-- generated: NAME ... -->`` and ``<!-- end: NAME -->`` lines, which the README
-keeps; the text between them is replaced. tests/cli/test_readme_tables.py fails when they differ.
+ROOT is the repository's root (default: the current directory); PAGES says which page holds which block. Each
+block sits between ``<!-- generated: NAME ... -->`` and ``<!-- end: NAME -->`` lines, which the page keeps; the
+text between them is replaced. tests/cli/test_readme_tables.py fails when they differ.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..ui.draw_app import StandaloneDrawScreen
@@ -25,12 +26,31 @@ BEGIN = "<!-- generated: {name} (python -m mnist_tui.cli.readme; edit the source
 END = "<!-- end: {name} -->"
 
 
+# The manual's page that tells about each way to call mnist-tui (by its synopsis), as the README links it.
+COMMAND_PAGES: dict[str, tuple[str, str]] = {
+    "[options]": ("docs/app.md", "the live app"),
+    "--detach [options]": ("docs/runs.md", "runs and detaching"),
+    "data [options]": ("docs/data.md", "data sets"),
+    "inspect [RUN_DIR]": ("docs/model.md", "trying the model"),
+    "attach [RUN_DIR]": ("docs/runs.md", "runs and detaching"),
+    "runs [DIR...]": ("docs/runs.md", "runs and detaching"),
+    "ensemble RUN_DIR...": ("docs/model.md", "trying the model"),
+    "draw [RUN_DIR]": ("docs/model.md", "trying the model"),
+    "predict RUN_DIR IMAGE...": ("docs/model.md", "trying the model"),
+    "compare PATH...": ("docs/compare.md", "comparing and exporting"),
+    "export PATH... --csv FILE": ("docs/compare.md", "comparing and exporting"),
+    "sweep [options] --seeds 0-4": ("docs/sweeps.md", "sweeps and clusters"),
+}
+
+
 def command_block() -> str:
-    """Every way to call mnist-tui, one line each with what it does, as a shell block."""
-    calls = [f"mnist-tui {usage.synopsis}" for usage in USAGES]
-    column = max(len(call) for call in calls) + 2
-    lines = [f"{call:<{column}}# {usage.summary}" for call, usage in zip(calls, USAGES)]
-    return "\n".join(["```bash", *lines, "```"])
+    """Every way to call mnist-tui, a row each with what it does and the manual's page on it, as a Markdown table."""
+    lines = ["| command | does | more |", "| --- | --- | --- |"]
+    for usage in USAGES:
+        page, title = COMMAND_PAGES[usage.synopsis]  # a KeyError here: a new command needs its page named above
+        does = usage.summary.replace("|", "\\|")
+        lines.append(f"| `mnist-tui {usage.synopsis}` | {does} | [{title}]({page}) |")
+    return "\n".join(lines)
 
 
 def app_key_table() -> str:
@@ -74,6 +94,13 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "draw-keys": draw_key_table,
 }
 
+# Which page (relative to the repository's root) holds which blocks: each block is in exactly one page.
+PAGES: dict[str, tuple[str, ...]] = {
+    "README.md": ("commands",),
+    "docs/app.md": ("app-keys",),
+    "docs/model.md": ("draw-keys",),
+}
+
 
 def block_pattern(name: str) -> re.Pattern[str]:
     return re.compile(
@@ -81,40 +108,44 @@ def block_pattern(name: str) -> re.Pattern[str]:
     )
 
 
-def blocks_in(text: str) -> dict[str, str | None]:
-    """Each generated block's text as the README has it (None: its markers are missing)."""
-    found = {name: block_pattern(name).search(text) for name in BLOCKS}
+def blocks_in(text: str, names: Iterable[str] = BLOCKS) -> dict[str, str | None]:
+    """Each named block's text as ``text`` has it (None: its markers are missing)."""
+    found = {name: block_pattern(name).search(text) for name in names}
     return {name: match.group(1) if match else None for name, match in found.items()}
 
 
-def updated(text: str) -> str:
-    """``text`` with each generated block made anew; a block whose markers are missing is a ValueError."""
-    for name, make in BLOCKS.items():
+def updated(text: str, names: Iterable[str]) -> str:
+    """``text`` with each named block made anew; a block whose markers are missing is a ValueError."""
+    for name in names:
         pattern = block_pattern(name)
         if not pattern.search(text):
             raise ValueError(f"no {BEGIN.format(name=name)!r} ... {END.format(name=name)!r} block")
-        block = f"{BEGIN.format(name=name)}\n{make()}\n{END.format(name=name)}"
-        text = pattern.sub(lambda _: block, text, count=1)
+        block = f"{BEGIN.format(name=name)}\n{BLOCKS[name]()}\n{END.format(name=name)}"
+        text = pattern.sub(lambda _, block=block: block, text, count=1)
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
-    path = Path(next((a for a in args if a != "--check"), "README.md"))
-    text = path.read_text(encoding="utf-8")
-    try:
-        new = updated(text)
-    except ValueError as exc:
-        print(f"{path}: {exc}", file=sys.stderr)
-        return 2
+    root = Path(next((a for a in args if a != "--check"), "."))
+    pages: dict[Path, tuple[str, str]] = {}  # every page read and made anew before any is written
+    for page, names in PAGES.items():
+        path = root / page
+        try:
+            text = path.read_text(encoding="utf-8")
+            pages[path] = (text, updated(text, names))
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            print(f"{path}: {reason}", file=sys.stderr)
+            return 2
+    stale = [path for path, (text, new) in pages.items() if new != text]
     if check:
-        if new != text:
+        for path in stale:
             print(f"{path}: the generated blocks are out of date; run python -m mnist_tui.cli.readme", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        path.write_text(new, encoding="utf-8")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(pages[path][1], encoding="utf-8")
     return 0
 
 
