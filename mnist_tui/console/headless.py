@@ -6,10 +6,11 @@ gracefully (evaluate, save, write the summary with reason ``interrupted``); a se
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +29,7 @@ from ..engine.events import (
     StepMetrics,
 )
 from ..runs.signals import RunGuard, stop_on_signals
+from ..runs.throughput import Throughput
 from .tables import output_console
 
 
@@ -59,10 +61,12 @@ def show(
         MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[left]}", style="progress.remaining"),
         console=console,
         transient=False,
     )
+    throughput = Throughput()  # the speed and time left, steadied as the app's device panel shows them
+    batch_size: int | None = None
     total_task = epoch_task = None
     started: RunStarted | None = None
     finished: RunFinished | None = None
@@ -83,15 +87,30 @@ def show(
                     )
                 )  # fmt: skip
                 progress.console.print(Text(f"Run directory: {event.run_dir}"))
-                total_task = progress.add_task("total", total=event.total_steps, completed=event.start_iteration, info="")
-                epoch_task = progress.add_task("epoch", total=event.steps_per_epoch, info="")
+                total_task = progress.add_task(
+                    "total", total=event.total_steps, completed=event.start_iteration, info="", left=clock(None)
+                )
+                epoch_task = progress.add_task("epoch", total=event.steps_per_epoch, info="", left=clock(None))
+                throughput.reset()
+                batch_size = int(event.config.get("batch_size") or 0) or None
             elif isinstance(event, StepMetrics) and started is not None:
-                loss, ips = event.losses[-1], event.images_per_second
-                progress.update(total_task, completed=event.iteration, info=f"loss {loss:.4f}  {ips:,.0f} img/s")
+                throughput.step(event.iteration, event.elapsed, event.images_per_second)
+                speed = throughput.speed(batch_size)
+                rate = "N/A" if speed is None else f"{speed:,.0f} img/s"
                 progress.update(
-                    epoch_task, completed=event.epoch_step, description=f"epoch {event.epoch}/{started.config['epochs']}"
+                    total_task,
+                    completed=event.iteration,
+                    info=f"loss {event.losses[-1]:.4f}  {rate}",
+                    left=clock(throughput.eta(started.total_steps - event.iteration, batch_size)),
+                )
+                progress.update(
+                    epoch_task,
+                    completed=event.epoch_step,
+                    description=f"epoch {event.epoch}/{started.config['epochs']}",
+                    left=clock(throughput.eta(started.steps_per_epoch - event.epoch_step, batch_size)),
                 )
             elif isinstance(event, Evaluation):
+                throughput.evaluated(event.seconds)
                 best = "" if event.best_accuracy is None else f"  (best validation {event.best_accuracy:.2%})"
                 kept = "  weights kept" if event.weights_from is not None else ""
                 progress.console.print(
@@ -112,6 +131,15 @@ def show(
         return finished.exit_code
     console.print(summary_table(finished, started))
     return finished.exit_code
+
+
+def clock(seconds: float | None) -> str:
+    """A time left as the progress bars show times: 0:01:23, -:--:-- when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-:--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def summary_table(finished: RunFinished, started: RunStarted | None) -> Table:

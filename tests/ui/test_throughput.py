@@ -8,7 +8,7 @@ import pytest
 
 from mnist_tui.engine import events as ev
 from mnist_tui.ui import format as fmt
-from mnist_tui.ui.throughput import WINDOW, Throughput
+from mnist_tui.runs.throughput import WINDOW, Throughput
 
 from helpers.scripted import DemoRun
 from helpers.ui import SIZE, make_app, run_async, wait_for

@@ -27,9 +27,9 @@ from textual.widgets import Footer
 
 from ...engine import events as ev
 from ...runs.devstats import DeviceStats
+from ...runs.throughput import Throughput
 from .. import format as fmt
 from ..refresh import CHART_PERIODS, DEFAULT_REFRESH, Throttle, describe
-from ..throughput import Throughput
 from ..widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from ..widgets.early_stopping import EarlyStoppingPanel, describe_changes, has_validation
 

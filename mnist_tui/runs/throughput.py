@@ -6,11 +6,14 @@ last ``WINDOW`` seconds of the run's own training clock (``StepMetrics.elapsed``
 answers from all of them:
 
 - the speed is the images trained on in that span over the seconds it spent training (the seconds its
-  evaluations took left out): what the device does;
+  evaluations took, ``Evaluation.seconds``, left out of ``elapsed``, which counts them: only pauses are not in
+  it): what the device does;
 - the time left is the images still to train on over the images trained per second of the run's clock, the
   evaluations included: they come back in the rest of the run too, so a time left without them would be short.
 
 The clock is the run's, not the screen's: readings replayed from a file at once (attach) give the same figures.
+Every viewer shows these figures: the app's device panel (ui/screens/training.py) and the headless runner's
+progress bars (console/headless.py). Plain Python: no torch, no UI library.
 """
 
 from __future__ import annotations
