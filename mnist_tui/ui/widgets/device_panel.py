@@ -67,7 +67,7 @@ class DevicePanel(Widget):
         *,
         eta_seconds: float | None = None,
     ) -> None:
-        """The speed to show (the screen steadies it: throughput.Throughput) and the steps left; ``eta_seconds``
+        """The speed to show (the screen steadies it: runs/throughput.py) and the steps left; ``eta_seconds``
         when the caller knows the time left better than steps x batch / speed."""
         self.images_per_second = images_per_second
         self.eta_given = eta_seconds
