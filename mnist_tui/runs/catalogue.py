@@ -70,6 +70,15 @@ def process_alive(process: dict[str, Any] | None) -> bool:
         return False
 
 
+def trained_now(rd: RunDirectory, process: dict[str, Any] | None) -> bool:
+    """Whether a process trains the run now: the one process.json names, on this host; on another host (a
+    cluster's node), whatever process holds the run's lock (flock, seen across the nodes of a shared file
+    system that has locks)."""
+    if process_alive(process):
+        return True
+    return bool(process) and process.get("host") != socket.gethostname() and rd.is_locked()
+
+
 def _tail_lines(path: Path, size: int = 256 * 1024) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -129,7 +138,8 @@ def _read_run(rd: RunDirectory) -> RunInfo:
     process = rd.read_process()
     if process is not None and not isinstance(process.get("pid"), int):
         raise RunDirError(f"{rd.path / RunDirectory.PROCESS}: not what mnist-tui writes there; the file is damaged")
-    alive = process_alive(process)
+    alive = trained_now(rd, process)
+    here = process_alive(process)  # its pid and socket mean something only on this host
     metrics = rd.path / RunDirectory.METRICS
     started_event = _first_run_started(metrics) or {}
     tail = _tail_lines(metrics)
@@ -159,12 +169,14 @@ def _read_run(rd: RunDirectory) -> RunInfo:
     if alive:
         state = last_state or ev.RunState.STARTING
         sock = (process or {}).get("socket")
-        if sock:
+        if sock and here:
             try:
                 hello = request_status(sock)
             except (RemoteError, TypeError, RecursionError):  # no answer, or one that is not what we send
                 hello = {}
             state = _text(hello.get("state") if isinstance(hello, dict) else None) or state
+        if not here:
+            detail = f"on host {_text((process or {}).get('host'))}"
     elif summary is not None:
         reason = _text(summary.get("reason")) or ""
         status = _text(summary.get("status")) or ev.RunState.FINISHED
@@ -203,8 +215,8 @@ def _read_run(rd: RunDirectory) -> RunInfo:
         device=_text(started_event.get("device")),
         started=started,
         mode=_text((process or {}).get("mode")),
-        pid=(process or {}).get("pid") if alive else None,
-        socket=_text((process or {}).get("socket")) if alive else None,
+        pid=(process or {}).get("pid") if here else None,
+        socket=_text((process or {}).get("socket")) if here else None,
     )
 
 
@@ -307,7 +319,7 @@ def recorded_events(path: str | os.PathLike, *, follow: bool = False, poll: floa
     follower = MetricsFollower(rd.path)
     finished = False
     while True:
-        alive = follow and process_alive(rd.read_process())  # asked before reading: no last lines missed
+        alive = follow and trained_now(rd, rd.read_process())  # asked before reading: no last lines missed
         for _, event in follower.read():
             finished = isinstance(event, ev.RunFinished)
             yield event

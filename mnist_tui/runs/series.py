@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..engine import events as ev
-from .catalogue import CRASHED, DAMAGED, MetricsFollower, process_alive, read_run
+from .catalogue import CRASHED, DAMAGED, MetricsFollower, read_run, trained_now
 from .rundir import RunDirectory, RunDirError
 from .untrusted import finite, printable
 
@@ -196,7 +196,7 @@ class RunSeries:
         size is read in bounded memory."""
         if self.problem:
             return self.take(False, [])
-        alive = process_alive(self.rundir.read_process())  # asked before reading: no last lines missed
+        alive = trained_now(self.rundir, self.rundir.read_process())  # asked before reading: no last lines missed
         changed = False
         for line in self._follower.follow():
             changed = self.take(alive, [line]) or changed
@@ -207,7 +207,7 @@ class RunSeries:
         screen calls this from a thread and ``take`` on its own)."""
         if self.problem:
             return False, []
-        alive = process_alive(self.rundir.read_process())  # asked before reading: no last lines missed
+        alive = trained_now(self.rundir, self.rundir.read_process())  # asked before reading: no last lines missed
         return alive, self._follower.read(READ_BYTES)
 
     def take(self, alive: bool, events: Sequence[tuple[float, ev.Event]]) -> bool:
