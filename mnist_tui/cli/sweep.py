@@ -88,6 +88,12 @@ def parser() -> ArgumentParser:
     )
     p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # the detached sweep itself
     p.add_argument(
+        "--group-read",
+        action="store_true",
+        help="let your group read the sweep (its table, curves, runs): directories g+rx, files g+r, as each run "
+        "ends; never group-writable (a sweep refuses a directory others can write to)",
+    )
+    p.add_argument(
         "--status",
         metavar="DIR",
         help="say where each run of the sweep in DIR is: queued, training (on which "
@@ -228,6 +234,8 @@ def _argv(args: argparse.Namespace, *, run_dir: str | None = None) -> list[str]:
         argv += ["--target", repr(args.target)]
     if run_dir or args.run_dir:
         argv += ["--run-dir", str(run_dir or args.run_dir)]
+    if args.group_read:
+        argv += ["--group-read"]
     return argv
 
 
@@ -286,6 +294,8 @@ def run(args: argparse.Namespace) -> int:
             # Before sweep.json: a second sweep, refused, writes nothing.
             sweep.lock("detached" if args.background else "foreground")
         sweep.update_plan(plan)  # under its own lock: a cluster's tasks may all grow it at once
+        if args.group_read:
+            sweep.share_with_group()
         if args.background:
             sw.leave_terminal(sweep)
     except sw.SweepError as exc:
@@ -301,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
             background = {"catch": ("SIGTERM", "SIGINT"), "ignore": ("SIGHUP",)} if args.background else {}
             code = _drive(runner, console, target, **background)
         else:
-            from ..ui.sweep_app import run_sweep_app
+            from ..ui.apps.sweep_app import run_sweep_app
 
             code = _drive(runner, console, target, app=run_sweep_app)
         if runner.not_started is None:
@@ -314,6 +324,8 @@ def run(args: argparse.Namespace) -> int:
     except sw.SweepError as exc:
         fail(str(exc))
     finally:
+        if args.group_read:
+            sweep.share_with_group()  # what the runs wrote (their files are private as they are written)
         sweep.close()
 
 
@@ -491,6 +503,8 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
     try:
         sweep.check_free()  # a sweep trained here on the same directory would race the tasks
         plan = sweep.update_plan(plan)
+        if args.group_read:
+            sweep.share_with_group()
         queue = slurm.read_queue(slurm.submitted_jobs(sweep))
         states = slurm.whereabouts(sweep, plan.runs, queue)
     except sw.SweepError as exc:

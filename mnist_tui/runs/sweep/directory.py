@@ -264,6 +264,29 @@ class SweepDirectory:
             raise SweepError(f"{path}: not a regular file")
         return fd
 
+    def share_with_group(self) -> int:
+        """``--group-read``: the sweep readable by the owner's group (directories g+rx, files g+r), so that its
+        members can read its table, curves and runs; never writable by them (the sweep's checks refuse a
+        directory that others can write to). Only what is ours and not a link; the count of entries changed."""
+        changed = 0
+        uid = os.getuid()
+        for root, dirs, files in os.walk(self.path, followlinks=False):
+            for name in [".", *dirs, *files]:
+                path = os.path.join(root, name)
+                try:
+                    info = os.lstat(path)
+                    if info.st_uid != uid or stat.S_ISLNK(info.st_mode):
+                        continue
+                    add = stat.S_IRGRP | (stat.S_IXGRP if stat.S_ISDIR(info.st_mode) else 0)
+                    mode = stat.S_IMODE(info.st_mode)
+                    if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+                        if mode & add != add:
+                            os.chmod(path, (mode | add) & ~0o022)
+                            changed += 1
+                except OSError:
+                    continue
+        return changed
+
     # --- the sweep's own lock ---
     def lock(self, mode: str) -> None:
         """Hold the sweep for this process (until ``close``); SweepError naming the process that holds it."""
