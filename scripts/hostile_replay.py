@@ -345,8 +345,9 @@ def cpu_share_cases(ctx: "Context") -> None:
         return result.returncode == 0 and (run_dir / "summary.json").exists() and "Traceback" not in result.stderr
 
     def refusal(result) -> str:
-        said = [line for line in (result.stdout + result.stderr).splitlines() if "cannot be counted" in line]
-        return said[0].strip()[-90:] if said else "(no line about the claims directory)"
+        """Why the run said it keeps its threads (the claims directory refused), from its log line."""
+        found = re.search(r"mnist-tui-cpu-share-\d+: (.*?)\)?\s*$", result.stdout + result.stderr, re.MULTILINE)
+        return f"claims dir refused: {found.group(1)[:70]}" if found else "(no line about the claims directory)"
 
     # The user's own claims directory holding junk (what a crash or a mistake could leave): nothing is waited
     # on or read whole, links are not followed, the junk under claims' names is removed.
@@ -425,7 +426,7 @@ def cpu_share_cases(ctx: "Context") -> None:
     mode_after = stat.S_IMODE((victim / ".ssh").stat().st_mode)
     names = sorted(p.name for p in (victim / ".ssh").iterdir())
     report("cpu share: another user's link in place of the share dir", f"exit {result.returncode}; .ssh mode "
-           f"{mode_after:o} (was {ssh_mode:o}), holds {names}; {refusal(result)[:60]}",
+           f"{mode_after:o} (was {ssh_mode:o}), holds {names}; {refusal(result)}",
            finished(result, run_dir) and mode_after == ssh_mode and names == ["authorized_keys"])  # fmt: skip
     other.do("rm", "-f", str(default))
     for path in planted_old:
@@ -533,6 +534,16 @@ def fake_run_server(path: str, lines: list[bytes]) -> threading.Thread:
     return thread
 
 
+# The app's keymap loader, wherever the ui package keeps it (ui/keymap.py, or a subpackage since ui was split).
+KEYMAP_LOADER = """
+import importlib, pkgutil, mnist_tui.ui as ui
+for module in pkgutil.walk_packages(ui.__path__, "mnist_tui.ui."):
+    if module.name.rsplit(".", 1)[-1] == "keymap":
+        load_keymap = importlib.import_module(module.name).load_keymap
+        break
+"""
+
+
 def bound_cases(ctx: "Context") -> None:
     section("3. Bounds")
     base, live = ctx.base, ctx.live
@@ -605,8 +616,7 @@ def bound_cases(ctx: "Context") -> None:
         config = Path(tempfile.mkdtemp(prefix="keymap-", dir=base))
         (config / "mnist-tui").mkdir()
         (config / "mnist-tui" / "keymap.toml").write_text(text)
-        probe = ("from mnist_tui.ui.keymap import load_keymap; k = load_keymap(); "
-                 "print(len(k.keys)); [print(p) for p in k.problems]")  # fmt: skip
+        probe = KEYMAP_LOADER + "k = load_keymap(); print(len(k.keys)); [print(p) for p in k.problems]"
         try:
             t0 = time.monotonic()
             result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
@@ -887,6 +897,9 @@ def kill_mid_checkpoint(ctx: "Context", name: str, *, first: bool) -> None:
     report(case, f"{how}; resume exit {resumed.returncode}{said}; temporary files after: {after or 'none'}",
            resumed.returncode == 0 and not after and (run_dir / "summary.json").exists())  # fmt: skip
     if first and not (run_dir / "summary.json").exists():
+        again = cli(*ctx.common, "--max-steps", "4", "--headless", "--run-dir", str(run_dir), timeout=120)
+        lines = again.stderr.strip().splitlines()
+        print(f"     (a fresh run in that directory: exit {again.returncode}: {lines[-1][:110] if lines else ''})")
         MUST_END.remove(run_dir)  # a run killed before any checkpoint has nothing to resume: the case says so
         print(f"     ({run_dir.name}: killed before its first checkpoint, no summary.json expected)")
 
