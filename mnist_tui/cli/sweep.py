@@ -1,6 +1,8 @@
 """``mnist-tui sweep [training options] --seeds 0-4 [--grid OPTION=V1,V2 ...]``: every combination of the grid
 and the seeds as an ordinary run, all in one sweep directory, then a table per setting; the same command
-resumes it. ``--report DIR`` prints the table of a sweep; ``--only INDEX`` runs one run of it (a cluster task)."""
+resumes it. ``--report DIR`` prints the table of a sweep; ``--only INDEX`` runs one run of it (a cluster task);
+``--slurm`` submits the runs not finished as one Slurm job array and returns; ``--status DIR`` says where each run
+is (queued, training on which node, how it ended)."""
 
 from __future__ import annotations
 
@@ -479,6 +481,12 @@ def _check_data(plan) -> dict[str, str]:
     except data.DataError as exc:
         fail(f"the data set, checked here before submitting: {exc}")
     print(f"data: {resolved.name} from {resolved.source} (the nodes read it there: it must be on shared storage)")
+    from ..runs.sweep import slurm
+
+    first = next(iter(resolved.files.values()), None)
+    note = slurm.local_note("the data set", Path(first).parent) if first else None
+    if note:
+        print(note)
     return {OFFLINE_ENV: "1", CACHE_ENV: str(cache_dir().absolute())}
 
 
@@ -500,6 +508,9 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
     if why:
         fail(why)
     environment = _check_data(plan)
+    note = slurm.local_note("the sweep directory", sweep.path.parent if not sweep.path.exists() else sweep.path)
+    if note:
+        print(note)
     try:
         sweep.check_free()  # a sweep trained here on the same directory would race the tasks
         plan = sweep.update_plan(plan)

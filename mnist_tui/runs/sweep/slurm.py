@@ -346,3 +346,37 @@ def whereabouts(sweep: SweepDirectory, runs: Sequence, queue: dict[int, QueuedTa
         else:
             found.append(Whereabouts(run, status, "", progress, task))
     return found
+
+
+NETWORK_FILE_SYSTEMS = ("nfs", "nfs4", "lustre", "gpfs", "beegfs", "cephfs", "ceph", "glusterfs", "fuse.glusterfs",
+                        "panfs", "wekafs", "fuse.sshfs", "cifs", "smb3", "9p", "virtiofs")  # fmt: skip
+
+
+def file_system(path: str | os.PathLike) -> str | None:
+    """The type of the file system that holds ``path`` (from /proc/self/mounts), or None where unknown."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+            mounts = [line.split() for line in f.read(1 << 20).splitlines()]
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, kind = "", None
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def local_note(what: str, path: str | os.PathLike) -> str | None:
+    """A note where ``path`` is on a file system of this machine only (a node would not see it)."""
+    kind = file_system(path)
+    if kind is None or kind in NETWORK_FILE_SYSTEMS:
+        return None
+    return (
+        f"note: {what} {path} is on a local file system ({kind}); on a cluster of several nodes it must be on "
+        f"one that every node sees"
+    )
