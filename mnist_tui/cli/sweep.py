@@ -513,10 +513,11 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
         print(note)
     try:
         sweep.check_free()  # a sweep trained here on the same directory would race the tasks
-        plan = sweep.update_plan(plan)
+        merged = sweep.update_plan(plan)
         if args.group_read:
             sweep.share_with_group()
-        queue = slurm.read_queue(slurm.submitted_jobs(sweep))
+        queue = slurm.read_queue(sweep, merged.runs, slurm.submitted_jobs(sweep))
+        # The tasks run this command: its own plan numbers them (a sweep grown since numbers its runs otherwise).
         states = slurm.whereabouts(sweep, plan.runs, queue)
     except sw.SweepError as exc:
         fail(str(exc))
@@ -539,7 +540,9 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
         workdir=os.getcwd(),
     )  # fmt: skip
     try:
-        job, kept = slurm.submit(sweep, script)
+        job, kept = slurm.submit(sweep, script, {i: plan.runs[i].name for i in todo})
+        if args.group_read:
+            sweep.share_with_group()
     except sw.SweepError as exc:
         fail(str(exc))
     n = len(todo)
@@ -574,7 +577,7 @@ def status(args: argparse.Namespace, console) -> int:
         if plan is None:
             fail(f"--status {args.status}: no sweep.json there; is it a sweep directory?")
         jobs = slurm.submitted_jobs(sweep)
-        queue = slurm.read_queue(jobs) if jobs else {}
+        queue = slurm.read_queue(sweep, plan.runs, jobs) if jobs else {}
         states = slurm.whereabouts(sweep, plan.runs, queue)
     except sw.SweepError as exc:
         fail(str(exc))

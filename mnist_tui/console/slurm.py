@@ -31,7 +31,7 @@ def status_table(
     sweep: sw.SweepDirectory,
     states: Sequence[slurm.Whereabouts],
     jobs: Sequence[str],
-    queue: dict[int, slurm.QueuedTask] | None,
+    queue: dict[str, slurm.QueuedTask] | None,
 ) -> Group:
     counts = Counter(w.state for w in states)
     table = Table(title=Text(f"Sweep {printable(str(sweep.path))}"), title_justify="left")

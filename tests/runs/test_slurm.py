@@ -118,6 +118,19 @@ def test_cancelled_and_requeued_tasks_resume_to_the_table_of_an_uninterrupted_sw
     nothing = mnist_tui(*command, "--slurm", env_extra=env)
     assert nothing.returncode == 0 and "nothing to submit: 2 of 2 runs finished" in nothing.stdout, nothing.stdout
 
+    # Another seed extends the sweep: its task is number 0 of its own command, run 2 of the grown sweep.
+    extended = [*command]
+    extended[extended.index("0-1")] = "2"
+    held = submitted(mnist_tui(*extended, "--slurm", "--sbatch-arg=--hold", env_extra=env))
+    try:
+        assert "--only" in (sweep / "slurm" / f"{held}.sbatch").read_text()
+        status = mnist_tui("sweep", "--status", str(sweep), env_extra=env)
+        lines = {line.split("│")[2].strip(): line for line in status.stdout.splitlines() if "seed=" in line}
+        assert "queued" in lines["seed=2"] and f"{held}_0" in lines["seed=2"], status.stdout
+        assert "finished" in lines["seed=0"] and "finished" in lines["seed=1"], status.stdout
+    finally:
+        cluster.run("scancel", held)
+
 
 @pytest.mark.parametrize(
     ("options", "expected"),

@@ -3,6 +3,7 @@ back (``squeue``) beside the run directories, which say the rest.
 
     SWEEP_DIR/
       slurm/JOBID.sbatch     the script of each submission, as submitted (the job id names it)
+      slurm/JOBID.runs.json  the run each of its task indices trains (its command's own plan numbers them)
       logs/slurm-JOBID_INDEX.out   each array task's own output (its run's full output: logs/NAME.log)
 
 Each array task is ``mnist-tui sweep [the sweep's options] --run-dir SWEEP_DIR --only $SLURM_ARRAY_TASK_ID``:
@@ -15,6 +16,7 @@ Only the stdlib: sbatch, squeue and scontrol are the interface, as a user would 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -24,10 +26,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .directory import LOGS, SLURM, SweepDirectory, check_private
+from ...engine.files import atomic_write
+from .directory import LOGS, SLURM, SweepDirectory, check_private, read_bounded
 from .plan import SweepError
 
 SCRIPT_SUFFIX = ".sbatch"
+RUNS_SUFFIX = ".runs.json"  # the run each task index trains
 TIME_SIGNAL = "USR1"  # sent by Slurm before the time limit (--signal): the task saves its run and requeues itself
 SIGNAL_SECONDS = 90  # how long before the time limit: a run evaluates and writes a checkpoint in that time
 QUEUED = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SUSPENDED")
@@ -186,8 +190,10 @@ def scripts_dir(sweep: SweepDirectory) -> Path:
     return sweep.path / SLURM
 
 
-def submit(sweep: SweepDirectory, script: str) -> tuple[str, Path]:
-    """``sbatch`` the script; the job id and where the script is kept (``slurm/JOBID.sbatch``)."""
+def submit(sweep: SweepDirectory, script: str, runs: dict[int, str]) -> tuple[str, Path]:
+    """``sbatch`` the script; the job id and where the script is kept (``slurm/JOBID.sbatch``). ``runs``: the
+    run each task index trains (the task's own plan numbers them: a sweep grown since numbers them otherwise),
+    kept in ``slurm/JOBID.runs.json`` for reading the queue back."""
     folder = scripts_dir(sweep)
     sweep.make()
     try:
@@ -209,7 +215,21 @@ def submit(sweep: SweepDirectory, script: str) -> tuple[str, Path]:
         raise SweepError(f"sbatch answered {result.stdout.strip()!r}, not a job id")
     kept = folder / f"{job}{SCRIPT_SUFFIX}"
     os.replace(pending, kept)
+    text = json.dumps({"job": job, "runs": {str(i): name for i, name in sorted(runs.items())}}, indent=1)
+    try:
+        atomic_write(folder / f"{job}{RUNS_SUFFIX}", lambda f: f.write(text.encode()))
+    except OSError:
+        pass  # the queue is then read by the sweep's own numbering
     return job, kept
+
+
+def task_runs(sweep: SweepDirectory, job: str) -> dict[int, str] | None:
+    """The run each task index of ``job`` trains, as submitted; None where that was not kept."""
+    try:
+        data = json.loads(read_bounded(scripts_dir(sweep) / f"{job}{RUNS_SUFFIX}", 64 << 20))
+        return {int(i): str(name) for i, name in dict(data["runs"]).items()}
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        return None
 
 
 def submitted_jobs(sweep: SweepDirectory) -> list[str]:
@@ -233,11 +253,27 @@ def _indices(text: str) -> list[int]:
     return found
 
 
-def read_queue(jobs: Sequence[str]) -> dict[int, QueuedTask] | None:
-    """The sweep's array tasks in Slurm's queue now, by index (a later submission's task wins); None where
-    Slurm cannot be asked (no squeue here, no controller)."""
+def read_queue(sweep: SweepDirectory, runs: Sequence, jobs: Sequence[str]) -> dict[str, QueuedTask] | None:
+    """The sweep's array tasks in Slurm's queue now, by the name of the run each trains (a later submission's
+    task wins); None where Slurm cannot be asked (no squeue here, no controller). ``runs``: the sweep's plan,
+    for a submission whose numbering was not kept."""
+    by_index = read_queue_indices(jobs)
+    if by_index is None:
+        return None
+    numbering = {job: task_runs(sweep, job) for job in jobs}
+    plan = {r.index: r.name for r in runs}
+    tasks: dict[str, QueuedTask] = {}
+    for task in by_index:
+        name = (numbering.get(task.job) or plan).get(task.index)
+        if name is not None:
+            tasks[name] = task
+    return tasks
+
+
+def read_queue_indices(jobs: Sequence[str]) -> list[QueuedTask] | None:
+    """The array tasks of ``jobs`` in Slurm's queue now, oldest job first; None where Slurm cannot be asked."""
     if not jobs or which("squeue") is None:
-        return None if which("squeue") is None else {}
+        return None if which("squeue") is None else []
     try:
         result = _slurm(["squeue", "--noheader", "--array", "--me", "--format=%i|%T|%N|%r"], "--status")
     except SweepError:
@@ -245,7 +281,7 @@ def read_queue(jobs: Sequence[str]) -> dict[int, QueuedTask] | None:
     if result.returncode != 0:
         return None
     order = {job: n for n, job in enumerate(jobs)}
-    tasks: dict[int, QueuedTask] = {}
+    tasks: list[QueuedTask] = []
     for line in result.stdout.splitlines():
         fields = line.strip().split("|")
         if len(fields) != 4:
@@ -255,10 +291,8 @@ def read_queue(jobs: Sequence[str]) -> dict[int, QueuedTask] | None:
         if not underscore or job not in order:
             continue
         for index in _indices(rest):
-            there = tasks.get(index)
-            if there is None or order[job] >= order[there.job]:
-                tasks[index] = QueuedTask(job, index, state.split()[0], node.strip(), reason.strip())
-    return tasks
+            tasks.append(QueuedTask(job, index, state.split()[0], node.strip(), reason.strip()))
+    return sorted(tasks, key=lambda t: order[t.job])
 
 
 def requeue_self() -> str | None:
@@ -320,7 +354,7 @@ class Whereabouts:
 QUEUED_STATE, STARTING, TRAINING = "queued", "starting", "training"
 
 
-def whereabouts(sweep: SweepDirectory, runs: Sequence, queue: dict[int, QueuedTask] | None) -> list[Whereabouts]:
+def whereabouts(sweep: SweepDirectory, runs: Sequence, queue: dict[str, QueuedTask] | None) -> list[Whereabouts]:
     """Each run's state: a run whose lock or claim is held trains (on the node its process.json names: the
     run's flock is seen from every node of the shared file system); else a task in the queue says queued or
     starting; else the run's files say how it ended."""
@@ -330,7 +364,7 @@ def whereabouts(sweep: SweepDirectory, runs: Sequence, queue: dict[int, QueuedTa
     found: list[Whereabouts] = []
     for run in runs:
         status, info = run_status(sweep.run_dir(run), sweep.log_path(run))
-        task = (queue or {}).get(run.index)
+        task = (queue or {}).get(run.name)
         progress = info.progress if info is not None else None
         if status == Status.RUNNING:
             host = ""
