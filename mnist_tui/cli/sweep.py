@@ -508,7 +508,7 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
     if why:
         fail(why)
     environment = _check_data(plan)
-    note = slurm.local_note("the sweep directory", sweep.path.parent if not sweep.path.exists() else sweep.path)
+    note = slurm.local_note("the sweep directory", sweep.path)
     if note:
         print(note)
     try:
@@ -566,7 +566,8 @@ def status(args: argparse.Namespace, console) -> int:
     from ..runs.sweep import slurm
 
     others = [o for o, given in (("training options", args.training), ("--grid", args.grid), ("--slurm", args.slurm),
-                                 ("--only", args.only is not None), ("--run-dir", args.run_dir)) if given]  # fmt: skip
+                                 ("--only", args.only is not None), ("--run-dir", args.run_dir),
+                                 ("--seeds", args.seeds != "0")) if given]  # fmt: skip
     if others:
         fail(f"--status reads a sweep and changes nothing; give it alone, not with {others[0]}")
     if not Path(args.status).expanduser().is_dir():

@@ -182,8 +182,10 @@ def _slurm(args: Sequence[str], what: str) -> subprocess.CompletedProcess:
 
 
 def _last_error(result: subprocess.CompletedProcess) -> str:
+    """The line of a Slurm command's output that says what went wrong (its error, else its last line)."""
     lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit code {result.returncode}"
+    errors = [line for line in lines if "error" in line.lower() or "unrecognized" in line or "invalid" in line]
+    return (errors or lines or [f"exit code {result.returncode}"])[-1]
 
 
 def scripts_dir(sweep: SweepDirectory) -> Path:
@@ -406,8 +408,12 @@ def file_system(path: str | os.PathLike) -> str | None:
 
 
 def local_note(what: str, path: str | os.PathLike) -> str | None:
-    """A note where ``path`` is on a file system of this machine only (a node would not see it)."""
-    kind = file_system(path)
+    """A note where ``path`` (or the directory it will be made in) is on a file system of this machine only
+    (a node would not see it)."""
+    there = Path(path)
+    while not there.exists() and there.parent != there:
+        there = there.parent
+    kind = file_system(there)
     if kind is None or kind in NETWORK_FILE_SYSTEMS:
         return None
     return (
