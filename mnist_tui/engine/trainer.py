@@ -111,7 +111,7 @@ class Trainer:
             yield from self._finish(Reason.FAILED, message, bad_input=isinstance(exc, InputError))
         finally:
             if self.cpu_share is not None:
-                self.cpu_share.leave()
+                self.cpu_share.end()
             if self.run_dir is not None:
                 self.run_dir.close()
 
@@ -136,15 +136,17 @@ class Trainer:
     def _setup(self) -> Iterator[Event]:
         """Device and data, the run directory, the learner (fresh or resumed), speed options; the first events."""
         cfg = self.config
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         device, why = choose_device(cfg.device)  # why: which of several GPUs auto took, and why
         self.device, self.device_str = device, str(device)
         if why:
             yield from self._emit(Log(why))
-        if device.type == "cpu":  # claim a share of the CPU; take it unless the threads were fixed (cpu_share.py)
-            self.cpu_share = CpuShare(torch.get_num_threads(), adaptive=sharing_enabled(cfg.threads))
-            yield from self._share_cpu(join=True)
+        if device.type == "cpu":  # the run's threads: its share of the CPU unless fixed, decided once (cpu_share.py)
+            self.cpu_share = CpuShare(cfg.threads or torch.get_num_threads(), adaptive=sharing_enabled(cfg.threads))
+            yield from self._share_cpu()
+            # Recorded in config.json: the threads are part of the run's arithmetic, and a resumed run keeps them.
+            self.config = cfg = cfg.replace(threads=self.cpu_share.current)
+        elif cfg.threads:
+            torch.set_num_threads(cfg.threads)
         resolved, arrays = yield from self._load_data()
         split = split_training_set(arrays.train_labels, cfg.val_split, cfg.seed)
         # The run directory is made only once the input is known to be good.
@@ -411,7 +413,7 @@ class Trainer:
         stopped = self.control.stop_requested
         self.window.leave_out(time.monotonic() - paused_at)
         if self.cpu_share is not None and not stopped:
-            yield from self._share_cpu(join=True)
+            yield from self._share_cpu()  # claimed again, with the same threads
         if not stopped:
             yield from self._emit(StateChanged(RunState.RUNNING, "training"))
         return stopped
@@ -424,18 +426,14 @@ class Trainer:
         self.state.train_seconds = metrics.elapsed
         yield from self._emit(metrics)
         self.divergence.training_loss(metrics.losses, self.state.iteration, self.learner.lr)
-        if self.cpu_share is not None:
-            yield from self._share_cpu()
 
-    def _share_cpu(self, join: bool = False) -> Iterator[Event]:
-        """On the CPU: recount the runs that share it and take this run's share of the threads (cpu_share.py)."""
+    def _share_cpu(self) -> Iterator[Event]:
+        """On the CPU: claim this run's share of the threads, decided the first time for its life (cpu_share.py)."""
         share = self.cpu_share
-        if join:
-            share.join()
-            if share.problem:
-                yield from self._emit(Log(share.problem, "warning"))
-                share.problem = None
-        line = share.adjust()
+        line = share.start()
+        if share.problem:
+            yield from self._emit(Log(share.problem, "warning"))
+            share.problem = None
         if line:
             yield from self._emit(Log(line))
 

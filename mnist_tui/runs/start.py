@@ -14,6 +14,11 @@ if TYPE_CHECKING:  # the trainer imports torch: only once a front end makes one
     from ..engine.trainer import Trainer
 
 
+# A run on the CPU records its threads in its config.json and a resumed run keeps them (engine/cpu_share.py): they
+# are part of its arithmetic. --threads on --resume changes them, and says what that costs.
+THREADS_CHANGED = "; its numbers from here on differ from those the run would have computed on its own threads"
+
+
 def resolve_run_dir(config: TrainConfig) -> TrainConfig:
     """``config`` with its run directory made absolute and free of links (a new one under the runs root when none
     is given); RunDirError when it is no safe place for a run (``rundir.check_directory``)."""
@@ -41,6 +46,7 @@ def make_trainer(
         config = saved.replace(run_dir=str(run_dir.path), **(changes or {}))
         notes = tuple(
             f"--{name.replace('_', '-')} {getattr(config, name)} for this resumed run (it was {getattr(saved, name)})"
+            + (THREADS_CHANGED if name == "threads" and saved.threads else "")
             for name in sorted(changes or {})
             if getattr(config, name) != getattr(saved, name)
         )

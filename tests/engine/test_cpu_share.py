@@ -1,8 +1,10 @@
-"""Runs that share a CPU take their share of its threads (engine/cpu_share.py), counted from claims in a directory:
-a live process's claim counts, an ended or reused process's claim is removed, a paused or ended run withdraws."""
+"""Runs that share a CPU take their share of its threads (engine/cpu_share.py), counted from claims in a directory
+when the run starts and kept for its life: a live process's claim counts with the threads it records, an ended or
+reused process's claim is removed, a paused or ended run withdraws."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -38,28 +40,51 @@ def other_run(tmp_path):
 
 def test_a_lone_run_keeps_every_thread(tmp_path):
     share = CpuShare(4, tmp_path)
-    share.join()
-    assert (tmp_path / str(share.pid)).exists()
-    assert share.adjust(now=1.0) is None
-    assert share.current == 4 and share.sharers == 1
+    assert share.start() is None
+    assert share.current == 4 and share.sharers == 1 and torch.get_num_threads() == 4
+    claim = tmp_path / str(share.pid)
+    assert claim.read_text().split()[1] == "4"  # what it holds, for the runs that start later
     share.leave()
-    assert not (tmp_path / str(share.pid)).exists()
+    assert not claim.exists()
 
 
-def test_two_runs_take_half_each_and_the_whole_again_when_the_other_ends(tmp_path, other_run):
-    proc, claim = other_run
+def test_a_run_beside_another_takes_its_share_and_keeps_it_when_the_other_ends(tmp_path, other_run):
+    """Decided once, when the run starts: the threads are part of its arithmetic (they never change mid-run)."""
+    proc, claim = other_run  # a claim without a count: a run that is still deciding
     share = CpuShare(4, tmp_path)
-    share.join()
-    line = share.adjust(now=1.0)
+    line = share.start()
     assert line is not None and "2 runs are training on this CPU" in line and "2 of 4 threads" in line
+    assert "for its whole life" in line
     assert share.current == 2 and torch.get_num_threads() == 2
-    assert share.adjust(now=1.5) is None  # not due yet: no recount
     proc.kill()
     proc.wait()
-    line = share.adjust(now=3.0)
-    assert line == "alone on this CPU again: back to 4 threads"
-    assert torch.get_num_threads() == 4
-    assert not claim.exists()  # the ended process's claim is removed by the run that counted it
+    share.leave()  # a pause ...
+    assert share.start() is None  # ... and on again, alone now: the same threads
+    assert share.current == 2 and torch.get_num_threads() == 2
+    assert share.count() == 1 and not claim.exists()  # the ended process's claim is removed by the next count
+
+
+def test_a_run_started_beside_one_that_holds_every_thread_takes_what_is_free(tmp_path, other_run):
+    """On 4 threads: beside a run that holds all 4, none is free and the run takes the least, 1; beside one that
+    holds 3, the 1 left; beside one that holds 1, an equal share (2), not the 3 left."""
+    _, claim = other_run
+    started = claim.read_text().strip()
+    for held, taken in ((4, 1), (3, 1), (1, 2)):
+        claim.write_text(f"{started} {held}\n")
+        share = CpuShare(4, tmp_path)
+        share.start()
+        assert share.current == taken and torch.get_num_threads() == taken, held
+        share.leave()
+    assert CpuShare(8, tmp_path).threads_for([1, None]) == 2  # 8 // 3 at most; one still deciding counts as 2
+
+
+def test_the_run_ends_with_the_process_threads_given_back(tmp_path, other_run):
+    torch.set_num_threads(3)
+    share = CpuShare(4, tmp_path)
+    share.start()
+    assert torch.get_num_threads() == 2
+    share.end()
+    assert torch.get_num_threads() == 3 and not (tmp_path / str(share.pid)).exists()
 
 
 def test_claims_of_ended_and_reused_processes_do_not_count(tmp_path, other_run):
@@ -78,24 +103,21 @@ def test_claims_of_ended_and_reused_processes_do_not_count(tmp_path, other_run):
 
 def test_one_thread_is_the_least_share(tmp_path, other_run):
     share = CpuShare(1, tmp_path)
-    share.join()
-    assert share.adjust(now=1.0) is None and share.current == 1
+    assert share.start() is None and share.current == 1
 
 
 def test_a_directory_that_cannot_be_written_is_one_line_and_no_sharing(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     share = CpuShare(2, blocker / "claims")
-    share.join()
+    assert share.start() is None and share.current == 2
     assert share.problem and "runs sharing this CPU cannot be counted" in share.problem
-    assert share.adjust(now=1.0) is None and share.current == 2
 
 
 def test_a_run_with_fixed_threads_claims_and_keeps_its_threads(tmp_path, other_run):
     fixed = CpuShare(4, tmp_path, adaptive=False)
-    fixed.join()
-    assert (tmp_path / str(fixed.pid)).exists()  # the other runs count it
-    assert fixed.adjust(now=1.0) is None and fixed.current == 4
+    assert fixed.start() is None and fixed.current == 4 and torch.get_num_threads() == 4
+    assert (tmp_path / str(fixed.pid)).read_text().split()[1] == "4"  # the other runs count it, and its threads
     fixed.leave()
     assert not (tmp_path / str(fixed.pid)).exists()
 
@@ -109,8 +131,9 @@ def test_fixed_threads_are_left_alone(monkeypatch):
 
 
 def test_a_run_shares_the_cpu_with_another_and_withdraws_while_paused(synthetic_dir, tmp_path, monkeypatch, other_run):
-    """The trainer on the CPU: it takes half the threads beside another run and logs it; paused, its claim is
-    withdrawn; at its end, the claim is gone and the process has its threads back."""
+    """The trainer on the CPU: it takes half the threads beside another run, logs it and records them in its
+    config.json; paused, its claim is withdrawn; on again, it claims the same threads though it is alone by then;
+    at its end, the claim is gone."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MNIST_TUI_CPU_SHARE_DIR", str(tmp_path))
     torch.set_num_threads(2)
@@ -119,14 +142,20 @@ def test_a_run_shares_the_cpu_with_another_and_withdraws_while_paused(synthetic_
     cfg = config(synthetic_dir, tmp_path / "runs" / "r", epochs=3, eval_every=1000)
     consumer = Consumer(make_trainer(cfg, control).run())
     consumer.wait_for(state_is(ev.RunState.PAUSED), "the pause")
-    assert consumer.of(ev.RunStarted)[0].threads == 1
+    started = consumer.of(ev.RunStarted)[0]
+    assert started.threads == 1 and started.config["threads"] == 1
+    assert json.loads((tmp_path / "runs" / "r" / "config.json").read_text())["threads"] == 1
     own_claim = tmp_path / str(psutil.Process().pid)
     assert not own_claim.exists()
-    assert torch.get_num_threads() == 2  # paused, it would train on all of them
+    proc, _ = other_run
+    proc.kill()  # the other run ends while this one is paused
+    proc.wait()
     control.resume()
+    consumer.wait_for(state_is(ev.RunState.RUNNING), "training again")
     events = consumer.join(DEADLINE)
+    assert [e.threads for e in of(events, ev.RunStarted)] == [1]
     logs = [e.message for e in of(events, ev.Log)]
-    assert any("2 runs are training on this CPU: this one now uses 1 of 2 threads" in m for m in logs)
+    assert any("2 runs are training on this CPU: this one uses 1 of 2 threads for its whole life" in m for m in logs)
+    assert not any("alone on this CPU" in m for m in logs)
     assert of(events, ev.RunFinished)[0].reason == "completed"
     assert not own_claim.exists()
-    assert torch.get_num_threads() == 2

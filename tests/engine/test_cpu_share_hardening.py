@@ -145,8 +145,18 @@ def test_an_empty_or_garbage_claim_counts_as_nothing_and_is_removed(claims, othe
         path.write_bytes(content)
     share = CpuShare(4, claims)
     share.join()
-    assert share.adjust(now=1.0) is None and share.current == 4  # not halved
+    assert share.start() is None and share.current == 4  # not halved
     assert not any(path.exists() for path in planted)
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "x", "2 3", "1e9"])
+def test_a_claim_with_a_bad_thread_count_counts_as_nothing_and_is_removed(claims, other_run, threads):
+    """A live process's true start time with a thread count that is none: not a claim, so nothing is held."""
+    planted = claims / str(other_run.pid)
+    planted.write_text(claim_of(other_run.pid).strip() + f" {threads}\n")
+    share = CpuShare(4, claims)
+    assert share.start() is None and share.current == 4
+    assert not planted.exists()
 
 
 def test_a_directory_under_a_claims_name_is_not_counted(claims, other_run):
@@ -181,7 +191,7 @@ def test_a_link_in_place_of_the_directory_is_refused_and_its_target_untouched(tm
     assert share.problem and "it is a symbolic link" in share.problem and "keeps its threads" in share.problem
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o700
     assert list(private.iterdir()) == []
-    assert share.adjust(now=1.0) is None and share.current == 4
+    assert share.start() is None and share.current == 4
 
 
 def test_a_directory_others_may_write_to_is_refused_and_not_chmodded(tmp_path):
@@ -309,7 +319,7 @@ def test_another_users_directory_in_its_place_is_refused(temporary_directory, ot
     share.join()
     assert share.problem and f"it belongs to user id {pwd.getpwnam(other_user).pw_uid}" in share.problem
     assert count_in_a_thread(share, [where / "999999"]) == 1
-    assert share.adjust(now=1.0) is None and share.current == 4
+    assert share.start() is None and share.current == 4
     assert sorted(os.listdir(where)) == ["1", "999999"]  # nothing written there, nothing of theirs removed
 
 
