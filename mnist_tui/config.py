@@ -133,7 +133,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many iterations in all (None: run all epochs)
     seed: int = 0  # seeds weights, dropout and shuffling; a seeded CPU run is reproducible
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    threads: int = 0  # CPU threads for torch; 0 leaves torch's default
+    threads: int = 0  # CPU threads for torch; 0: on a CPU, the run takes its share when it starts and records it here
     metrics_interval: float = 0.5  # seconds between step-metric events (what a screen can show)
     run_dir: str | None = None  # where the run writes config, metrics and checkpoints (None: user data dir)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
