@@ -101,7 +101,9 @@ def test_event_order_metrics_and_run_directory(synthetic_dir, tmp_path):
     assert finished.final_accuracy == final.accuracy
 
     run = RunDirectory(tmp_path / "run")
-    assert run.read_config() == cfg.replace(run_dir=str(run.path))
+    # The config as it ran: on a CPU, with the threads the run chose for itself (kept on resume).
+    threads = [e for e in events if isinstance(e, ev.RunStarted)][0].threads
+    assert run.read_config() == cfg.replace(run_dir=str(run.path), threads=threads)
     lines = [json.loads(l) for l in (run.path / "metrics.jsonl").read_text().splitlines()]
     recorded = [e for e in events if e.record]  # the error snapshots are published, not written
     assert "evaluation_snapshot" in kinds and "evaluation_snapshot" not in [e.kind for e in recorded]
