@@ -292,12 +292,14 @@ def sweep_commands(block: str, env: dict[str, str]) -> list[list[str]]:
     """The `mnist-tui sweep` command lines of a shell block (also one inside sbatch --wrap), variables set."""
     found = []
     for line in block.replace("\\\n", " ").splitlines():
-        if line.lstrip().startswith("#") or "mnist-tui" not in line:
+        if line.lstrip().startswith("#") or ("mnist-tui" not in line and "-m mnist_tui" not in line):
             continue
         words = shlex.split(os.path.expandvars(line) if env else line)
         if "--wrap" in words:
             words = shlex.split(words[words.index("--wrap") + 1])
-        at = words.index("mnist-tui")
+        if "mnist-tui" not in words and "mnist_tui" not in words:  # a path such as ~/.cache/mnist-tui
+            continue
+        at = words.index("mnist-tui") if "mnist-tui" in words else words.index("mnist_tui")  # or python -m
         if words[at + 1] == "sweep":
             found.append(words[at + 2 :])
     return found
@@ -310,21 +312,20 @@ def test_the_slurm_example_is_valid_shell_and_its_sweep_parses(monkeypatch):
     assert check.returncode == 0, check.stderr
     assert script.startswith("#!/bin/bash\n")
 
-    sweep_dir = re.search(r"^SWEEP=(\S+)$", script, re.MULTILINE).group(1)
-    monkeypatch.setenv("SWEEP", sweep_dir)
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "0")
     (task,) = sweep_commands(script, dict(os.environ))
     args = sweep_cli.parser().parse_args(task)
-    assert args.only == 0 and args.run_dir == sweep_dir
+    sweep_dir = args.run_dir
+    assert args.only == 0 and sweep_dir and f"--output={sweep_dir}/logs/" in script
     plan = sweep_cli.plan_sweep(args)  # every run of it checked as mnist-tui checks its options
     first, last = map(int, re.search(r"#SBATCH --array=(\d+)-(\d+)", script).groups())
     assert (first, last) == (0, len(plan.runs) - 1)  # one task per run of the plan
 
     others = [c for b in shell_blocks(text) if "#SBATCH" not in b for c in sweep_commands(b, {})]
-    assert len(others) == 3  # --list, --report, --report in a dependent job
+    assert len(others) == 4  # --slurm, --status, --report, --report in a dependent job
     for command in others:
         args = sweep_cli.parser().parse_args(command)
-        if args.list:
+        if args.slurm:
             assert sweep_cli.plan_sweep(args).same_runs(plan) and args.run_dir == sweep_dir
         else:
-            assert args.report == sweep_dir and not args.training
+            assert sweep_dir in (args.report, args.status) and not args.training

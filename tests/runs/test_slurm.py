@@ -63,6 +63,10 @@ def submitted(result) -> str:
     return found.group(1)
 
 
+def run_log(sweep: Path, name: str) -> str:
+    return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted((sweep / "logs").glob("*")))
+
+
 def iteration(run_dir: Path) -> int:
     info = sw.read_info(run_dir)
     return (info.iteration or 0) if info is not None else 0
@@ -85,7 +89,8 @@ def test_cancelled_and_requeued_tasks_resume_to_the_table_of_an_uninterrupted_sw
     cluster.run("scancel", "--signal=USR1", "--batch", f"{job}_1")  # the time limit is near: save and requeue
     until(lambda: queue(cluster, job) == {"1": "PENDING"}, "task 0 gone and task 1 requeued", cluster=cluster)
     for run in runs:
-        until(lambda run=run: sw.run_status(run)[0] == sw.Status.INTERRUPTED, f"{run.name} interrupted")
+        until(lambda run=run: sw.run_status(run)[0] != sw.Status.RUNNING, f"{run.name} ended", cluster=cluster)
+        assert sw.run_status(run)[0] == sw.Status.INTERRUPTED, (sw.run_status(run), run_log(sweep, run.name))
         assert iteration(run) < 300
     assert "the task is requeued" in (sweep / "logs" / f"slurm-{job}_1.out").read_text()
     status = mnist_tui("sweep", "--status", str(sweep), env_extra=env)
