@@ -532,8 +532,11 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
         console.print(f"  watch it:   mnist-tui sweep --status {sweep.path}")
         return 0
     task = [sys.executable, "-m", "mnist_tui", *_argv(args, run_dir=str(sweep.path))[1:]]
-    if resources.gpus_per_task == 0 and "--device" not in " ".join(args.training):
+    given = set(vars(train.parser().parse_args(args.training)))
+    if resources.gpus_per_task == 0 and "device" not in given:
         task += ["--devices", "cpu"]  # no GPU asked for: none used (a node's GPUs are other tasks')
+    if "threads" not in given:  # the CPUs Slurm gives the task, not every core of a node that others share
+        task += ["--threads", str(resources.cpus_per_task or 1)]
     task += ["--only"]
     script = slurm.batch_script(
         sweep, task, todo, resources, name=f"mnist-tui-{sweep.path.name}"[:64], environment=environment,

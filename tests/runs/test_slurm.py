@@ -137,6 +137,23 @@ def test_cancelled_and_requeued_tasks_resume_to_the_table_of_an_uninterrupted_sw
         cluster.run("scancel", held)
 
 
+def test_a_task_uses_the_cpus_slurm_gives_it_and_no_gpu_unless_asked(cluster, synthetic_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = mnist_tui(
+        "sweep", "--dataset", str(synthetic_dir), "--max-steps", "5", "--seeds", "0-2", "--run-dir", str(sweep),
+        "--slurm", "--cpus-per-task", "2", "--max-parallel", "1", "--sbatch-arg=--hold", env_extra=cluster.env(),
+    )  # fmt: skip
+    job = submitted(result)
+    try:
+        assert "3 runs of 3 (--array=0-2%1;" in result.stdout, result.stdout
+        script = (sweep / "slurm" / f"{job}.sbatch").read_text()
+        assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH --array=0-2%1" in script
+        assert "--devices cpu --threads 2 --only" in script and "--gpus" not in script
+        assert queue(cluster, job) == {"0": "PENDING", "1": "PENDING", "2": "PENDING"}
+    finally:
+        cluster.run("scancel", job)
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
