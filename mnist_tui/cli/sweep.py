@@ -531,17 +531,7 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
         console.print(f"nothing to submit: {finished} of {len(states)} runs finished, {len(busy)} queued or training")
         console.print(f"  watch it:   mnist-tui sweep --status {sweep.path}")
         return 0
-    task = [sys.executable, "-m", "mnist_tui", *_argv(args, run_dir=str(sweep.path))[1:]]
-    given = set(vars(train.parser().parse_args(args.training)))
-    if resources.gpus_per_task == 0 and "device" not in given:
-        task += ["--devices", "cpu"]  # no GPU asked for: none used (a node's GPUs are other tasks')
-    if "threads" not in given:  # the CPUs Slurm gives the task, not every core of a node that others share
-        task += ["--threads", str(resources.cpus_per_task or 1)]
-    task += ["--only"]
-    script = slurm.batch_script(
-        sweep, task, todo, resources, name=f"mnist-tui-{sweep.path.name}"[:64], environment=environment,
-        workdir=os.getcwd(),
-    )  # fmt: skip
+    script = slurm_script(args, sweep, todo, resources, environment, python=sys.executable, workdir=os.getcwd())
     try:
         job, kept = slurm.submit(sweep, script, {i: plan.runs[i].name for i in todo})
         if args.group_read:
@@ -560,6 +550,22 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
     console.print(f"  tasks' output:  {sweep.path / sw.LOGS}/slurm-{job}_INDEX.out (each run's: logs/NAME.log)")
     console.print(f"  cancel it:      scancel {job}   (the same command with --slurm resubmits what is unfinished)")
     return 0
+
+
+def slurm_script(args: argparse.Namespace, sweep, todo, resources, environment, *, python: str, workdir: str) -> str:
+    """The job array's script for the runs ``todo`` of the command line's sweep: each task is the same sweep
+    command with ``--only`` its index, run by ``python`` from ``workdir``."""
+    from ..runs.sweep import slurm
+
+    task = [python, "-m", "mnist_tui", *_argv(args, run_dir=str(sweep.path))[1:]]
+    given = set(vars(train.parser().parse_args(args.training)))
+    if resources.gpus_per_task == 0 and "device" not in given:
+        task += ["--devices", "cpu"]  # no GPU asked for: none used (a node's GPUs are other tasks')
+    if "threads" not in given:  # the CPUs Slurm gives the task, not every core of a node that others share
+        task += ["--threads", str(resources.cpus_per_task or 1)]
+    task += ["--only"]
+    name = f"mnist-tui-{sweep.path.name}"[:64]
+    return slurm.batch_script(sweep, task, todo, resources, name=name, environment=environment, workdir=workdir)
 
 
 def status(args: argparse.Namespace, console) -> int:
