@@ -16,6 +16,7 @@ DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
 MODEL_NAMES = ("tutorial", "fast", "lean", "quick", "best")
 
 
+MAX_LR = 1e6  # far above any useful Adam lr, far below where a float32 step overflows (about 3e37)
 SCHEDULES = ("constant", "onecycle")  # learning-rate schedules: the tutorial's constant lr, or one-cycle to lr
 AMP_MODES = ("auto", "bf16", "off")  # bf16 autocast; auto = off: it made these small networks slower on an H100
 GRAPH_MODES = ("auto", "on", "off")  # the training step as a CUDA graph; auto = on for CUDA without --compile
@@ -165,7 +166,7 @@ class TrainConfig:
 
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
-        positive("lr", self.lr)
+        check_range("lr", self.lr, 0, MAX_LR, low_open=True)
         positive("eval_every", self.eval_every)
         if self.max_steps is not None:
             positive("max_steps", self.max_steps)

@@ -12,6 +12,7 @@ import math
 import threading
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..config import MAX_LR
 from .events import Reason
 from .latest_weights import LatestWeights
 
@@ -53,14 +54,18 @@ def _positive(value: object, name: str) -> float:
 
 def combined_lr(lr: float, changes: list[tuple]) -> tuple[float, list[str]]:
     """The learning rate after ``changes`` (("lr", value) sets it, ("lr_scale", factor) scales it), in order,
-    and a line for each change refused because its result is not a finite number above 0 (1e300 scaled by
-    1e308 is inf: a run must not train on it, nor write it): the lr stays as it was before that change."""
+    and a line for each change refused because its result is not a number above 0 and at most ``MAX_LR``
+    (1e300 scaled by 1e308 is inf, and Adam's step overflows float32 from about 3e37: a run must not train on
+    it, nor write it): the lr stays as it was before that change."""
     refused: list[str] = []
     for kind, value in changes:
         new = value if kind == "lr" else lr * value
-        if not (math.isfinite(new) and new > 0):
+        if not (math.isfinite(new) and 0 < new <= MAX_LR):
             what = f"{value:g}" if kind == "lr" else f"{lr:g} × {value:g}"
-            refused.append(f"learning rate {what} refused: it is {new:g}, not a finite number above 0; it stays {lr:g}")
+            refused.append(
+                f"learning rate {what} refused: it is {new:g}, not a number above 0 and at most {MAX_LR:g}; "
+                f"it stays {lr:g}"
+            )
             continue
         lr = new
     return lr, refused
