@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_tui.ui.draw_app import DrawApp  # noqa: E402
+from mnist_tui.ui.apps.draw_app import DrawApp  # noqa: E402
 from mnist_tui.ui.widgets.canvas import CELL  # noqa: E402
 from mnist_tui.ui.widgets.probability_bars import ProbabilityBars  # noqa: E402
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from mnist_tui.config import EarlyStoppingConfig, TrainConfig  # noqa: E402
 from mnist_tui.engine.control import Control  # noqa: E402
 from mnist_tui.runs.devstats import DeviceStats  # noqa: E402
-from mnist_tui.ui.app import MnistApp  # noqa: E402
+from mnist_tui.ui.live.app import MnistApp  # noqa: E402
 from helpers.scripted import DemoRun  # noqa: E402
 
 

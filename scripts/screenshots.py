@@ -53,10 +53,10 @@ async def settle(pilot, seconds: float = 1.0) -> None:
 
 async def shoot(run_dir: Path, out: Path, name: str, theme: str, no_color: bool, size: tuple[int, int]) -> list[Path]:
     from mnist_tui.runs.catalogue import read_run
-    from mnist_tui.ui.compare_app import CompareApp
-    from mnist_tui.ui.draw_app import DrawApp
-    from mnist_tui.ui.runs_app import RunsApp
-    from mnist_tui.ui.viewer import attach_app
+    from mnist_tui.ui.apps.compare_app import CompareApp
+    from mnist_tui.ui.apps.draw_app import DrawApp
+    from mnist_tui.ui.apps.runs_app import RunsApp
+    from mnist_tui.ui.live.viewer import attach_app
 
     saved: list[Path] = []
 

@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
             fail(f"{args.run_dir}: not a mnist-tui run directory (no config.json)")
     if not interactive():
         fail("attach needs a terminal; 'mnist-tui runs --headless' prints the state of the runs")
-    from ..ui.viewer import run_viewer
+    from ..ui.live.viewer import run_viewer
 
     return run_viewer(info, **settings)

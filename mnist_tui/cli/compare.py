@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         Console(width=None if sys.stdout.isatty() else 200).print(compare_table(runs))
         return 0
-    from ..ui.compare_app import CompareApp
+    from ..ui.apps.compare_app import CompareApp
 
     CompareApp(args.paths).run()
     return 0

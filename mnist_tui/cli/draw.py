@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
         fail(str(exc))
     if not interactive():
         fail("draw needs a terminal; 'mnist-tui predict RUN_DIR IMAGE...' predicts image files")
-    from ..ui.draw_app import run_draw_app
+    from ..ui.apps.draw_app import run_draw_app
 
     return run_draw_app(str(run_dir.resolve()), names)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         fail(str(exc))
     if not headless:
-        from ..ui.inspect_app import run_inspect_app
+        from ..ui.apps.inspect_app import run_inspect_app
 
         return run_inspect_app(snapshot, str(run_dir.resolve()))
     from rich.console import Console

@@ -241,7 +241,7 @@ def show(image: bytes, stream) -> None:
     """Draw a 28x28 digit on ``stream``: in a terminal, half blocks and shades in its own ink (whatever its
     background, with or without colour); elsewhere, ASCII characters by shade."""
     if stream.isatty():
-        from ..ui.pixels import shaded_lines
+        from ..ui.common.pixels import shaded_lines
 
         grid = [list(image[r * 28 : (r + 1) * 28]) for r in range(28)]
         for line in shaded_lines(grid):

@@ -1,6 +1,6 @@
 """The README's command table and the manual's key tables, made from what the program itself uses: the command
 registry (common.USAGES, which dispatches the commands and makes ``mnist-tui --help``'s list), the app's bindings
-with the help screen's rows (ui/commands.py, ui/screens/help.py) and the draw canvas's bindings. Not a command:
+with the help screen's rows (ui/live/commands.py, ui/screens/help.py) and the draw canvas's bindings. Not a command:
 
     python -m mnist_tui.cli.readme [ROOT]          # rewrite the generated blocks of ROOT's pages in place
     python -m mnist_tui.cli.readme --check [ROOT]  # exit 1 if a page's blocks are not what they would be
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..ui.draw_app import StandaloneDrawScreen
+from ..ui.apps.draw_app import StandaloneDrawScreen
 from ..ui.screens.help import key_rows
 from ..ui.widgets.canvas import Canvas
 from .common import USAGES

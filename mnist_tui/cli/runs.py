@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         console = output_console()  # in a pipe or a file: every path whole
         console.print(runs_table(runs, console.width if sys.stdout.isatty() else None, roots))
         return 0
-    from ..ui.runs_app import RunsApp
+    from ..ui.apps.runs_app import RunsApp
 
     choice = RunsApp(roots).run()
     if not choice:

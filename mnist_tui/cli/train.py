@@ -32,8 +32,8 @@ ES_FIELDS = ("early_stopping", "monitor", "patience", "min_delta", "warmup_evals
 
 
 def parser() -> ArgumentParser:
-    from ..ui.commands import BINDING_IDS
-    from ..ui.keymap import keymap_path
+    from ..ui.live.commands import BINDING_IDS
+    from ..ui.live.keymap import keymap_path
 
     d, es = DEFAULTS, DEFAULTS.early_stopping
     presets = "\n".join(
@@ -245,7 +245,7 @@ def app_options(parser: argparse.ArgumentParser) -> None:
 
 def refresh_arg(text: str) -> float:
     """Seconds between screen updates: above 0, at most a minute."""
-    from ..ui.refresh import MAX_REFRESH
+    from ..ui.common.refresh import MAX_REFRESH
 
     value = float_arg(text)
     if not 0 < value <= MAX_REFRESH:
@@ -257,7 +257,7 @@ def app_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The app's theme and bell from --theme and --no-bell; an unknown theme is one line and exit code 2."""
     theme = getattr(args, "theme", None)
     if theme is not None:
-        from ..ui.theme import check_theme
+        from ..ui.common.theme import check_theme
 
         problem = check_theme(theme)
         if problem:
@@ -303,6 +303,6 @@ def run(args: argparse.Namespace) -> int:
         from ..console.headless import run_headless
 
         return run_headless(config, resume=resume, changes=changes)
-    from ..ui.launch import run_app
+    from ..ui.live.launch import run_app
 
     return run_app(config, resume=resume, changes=changes, **settings)

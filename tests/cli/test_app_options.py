@@ -8,7 +8,7 @@ import pytest
 from helpers.cli import mnist_tui
 
 from mnist_tui.cli.train import app_settings, parser
-from mnist_tui.ui.keymap import keymap_path
+from mnist_tui.ui.live.keymap import keymap_path
 
 
 @pytest.mark.parametrize("args", [["--theme", "solarised"], ["attach", "--theme", "solarised"]])

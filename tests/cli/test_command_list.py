@@ -55,7 +55,7 @@ def test_the_command_list_fits_80_columns():
 
 
 def test_help_names_every_binding_id_a_keymap_may_use(capsys):
-    from mnist_tui.ui.commands import BINDING_IDS
+    from mnist_tui.ui.live.commands import BINDING_IDS
 
     with pytest.raises(SystemExit):
         cli.main(["--help"])

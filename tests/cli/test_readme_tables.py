@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mnist_tui.cli.common import USAGES
 from mnist_tui.cli.readme import BLOCKS, COMMAND_PAGES, PAGES, blocks_in, main, updated
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.live.app import MnistApp
 from mnist_tui.ui.screens.help import key_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_a_missing_page_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_the_draw_table_has_every_key_of_the_canvas():
-    from mnist_tui.ui.draw_app import StandaloneDrawScreen
+    from mnist_tui.ui.apps.draw_app import StandaloneDrawScreen
     from mnist_tui.ui.widgets.canvas import Canvas
 
     table = block("draw-keys")

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from mnist_tui.runs.catalogue import ELLIPSIS, list_runs, shorten_middle
-from mnist_tui.ui.runs_app import RunsApp
+from mnist_tui.ui.apps.runs_app import RunsApp
 
 from helpers.cli import mnist_tui
 from helpers.ui import run_async

@@ -165,7 +165,7 @@ def test_pause_resume_and_stop_from_another_thread(synthetic_dir, tmp_path):
     assert len(run.events) == paused + 1  # and does nothing after saying so
     control.resume()
     resumed = run.wait_for(state_is(ev.RunState.RUNNING), "the resume", after=paused)
-    assert resumed == paused + 1
+    assert resumed == paused + 1, run.events[paused:resumed + 1]
     run.wait_for(lambda e: isinstance(e, ev.StepMetrics), "a step after the resume", after=resumed)
     control.stop()
     seen = run.join()

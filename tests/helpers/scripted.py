@@ -310,7 +310,7 @@ class DemoRun:
 def main() -> int:  # pragma: no cover - manual look at the screen
     import argparse
 
-    from mnist_tui.ui.app import MnistApp
+    from mnist_tui.ui.live.app import MnistApp
 
     parser = argparse.ArgumentParser(description="The mnist-tui screen on a scripted demo run.")
     parser.add_argument("--steps-per-epoch", type=int, default=600)

@@ -8,7 +8,7 @@ import functools
 from textual.command import CommandList, CommandPalette
 
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.live.app import MnistApp
 
 STATS = DeviceStats(
     cpu_percent=42.0,

@@ -25,8 +25,8 @@ from mnist_tui.runs.client import RemoteRun
 from mnist_tui.runs.protocol import socket_path_for
 from mnist_tui.runs.server import RunServer
 from mnist_tui.runs.catalogue import CRASHED, list_runs, read_run, recorded_events
-from mnist_tui.ui.mode import AppMode
-from mnist_tui.ui.viewer import attach_app
+from mnist_tui.ui.live.mode import AppMode
+from mnist_tui.ui.live.viewer import attach_app
 
 TIMEOUT = 120
 
@@ -286,7 +286,7 @@ async def test_a_run_detached_while_paused_stays_paused_in_the_background(synthe
 async def test_the_runs_screen_lists_runs_and_attaches_or_inspects(synthetic_dir: Path, tmp_path: Path):
     from textual.widgets import DataTable
 
-    from mnist_tui.ui.runs_app import RunsApp
+    from mnist_tui.ui.apps.runs_app import RunsApp
 
     root = tmp_path / "runs"
     for name in ("a", "b"):

@@ -11,8 +11,8 @@ from textual.widgets import Footer
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control, RunControl
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import MnistApp
-from mnist_tui.ui.mode import AppMode
+from mnist_tui.ui.live.app import MnistApp
+from mnist_tui.ui.live.mode import AppMode
 from helpers.scripted import DemoRun
 from mnist_tui.ui.screens import HelpScreen, QuitScreen
 

@@ -14,9 +14,9 @@ import pytest
 from mnist_tui.config import TrainConfig
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control
-from mnist_tui.ui import launch as app_module
-from mnist_tui.ui.app import MnistApp
-from mnist_tui.ui.launch import run_app
+from mnist_tui.ui.live import launch as app_module
+from mnist_tui.ui.live.app import MnistApp
+from mnist_tui.ui.live.launch import run_app
 
 from helpers import ui
 
@@ -102,11 +102,11 @@ def test_run_app_returns_1_when_the_run_fails(tmp_path: Path, monkeypatch):
 
 def test_the_app_module_does_not_import_torch():
     code = (
-        "import sys, time; t = time.perf_counter(); import mnist_tui.ui.app; "
+        "import sys, time; t = time.perf_counter(); import mnist_tui.ui.live.app; "
         "print(round(time.perf_counter() - t, 3)); sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
-    assert result.returncode == 0, "mnist_tui.ui.app imported torch: the first frame would wait for it"
+    assert result.returncode == 0, "mnist_tui.ui.live.app imported torch: the first frame would wait for it"
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM"])

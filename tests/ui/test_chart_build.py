@@ -12,7 +12,7 @@ from helpers.ui import SIZE, make_app, run_async, wait_for
 from rich.text import Text
 
 from mnist_tui.engine import events as ev
-from mnist_tui.ui import heap
+from mnist_tui.ui.live import heap
 from mnist_tui.ui.widgets.run_chart import BuiltPlot
 
 

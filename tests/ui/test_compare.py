@@ -12,8 +12,8 @@ import pytest
 from textual.widgets import DataTable
 
 from mnist_tui.runs.rundir import RunDirectory
-from mnist_tui.ui.compare_app import CompareApp
-from mnist_tui.ui.runs_app import RunsApp
+from mnist_tui.ui.apps.compare_app import CompareApp
+from mnist_tui.ui.apps.runs_app import RunsApp
 from mnist_tui.ui.screens.compare import CompareScreen
 from mnist_tui.ui.widgets.compare_legend import CompareLegend
 

@@ -15,9 +15,9 @@ from mnist_tui.engine.digitize import centre_of_mass
 from mnist_tui.engine.models import build_model
 from mnist_tui.engine.predictor import Predictor
 from mnist_tui.runs.rundir import RunDirectory
-from mnist_tui.ui.draw_app import DrawApp
-from mnist_tui.ui.inference import LiveWeights
-from mnist_tui.ui.inspect_app import InspectApp
+from mnist_tui.ui.apps.draw_app import DrawApp
+from mnist_tui.ui.common.inference import LiveWeights
+from mnist_tui.ui.apps.inspect_app import InspectApp
 from mnist_tui.ui.screens.draw import DrawScreen
 from mnist_tui.ui.widgets.canvas import CELL, SIDE
 from helpers.engine import config, run_all

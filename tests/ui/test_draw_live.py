@@ -8,7 +8,7 @@ from pathlib import Path
 from mnist_tui.config import TrainConfig
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.live.app import MnistApp
 from mnist_tui.ui.screens.draw import DrawScreen
 from helpers.ui import footer_actions, run_async, wait_for
 

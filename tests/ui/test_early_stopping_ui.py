@@ -18,7 +18,7 @@ from textual.widgets import Input
 from mnist_tui.config import EarlyStoppingConfig, TrainConfig
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.control import Control
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.live.app import MnistApp
 from helpers.scripted import DemoRun
 from mnist_tui.ui.screens import EarlyStoppingForm, HelpScreen, LearningRateScreen
 from mnist_tui.ui.screens.help import KEYS

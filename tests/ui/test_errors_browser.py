@@ -10,9 +10,9 @@ from pathlib import Path
 
 from mnist_tui.engine import events as ev
 from mnist_tui.runs.devstats import DeviceStats
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.live.app import MnistApp
 from helpers.scripted import DemoRun, demo_digit
-from mnist_tui.ui.inspect_app import InspectApp
+from mnist_tui.ui.apps.inspect_app import InspectApp
 from mnist_tui.ui.screens.errors import ErrorsScreen
 from mnist_tui.ui.screens.help import KEYS
 from helpers.ui import footer_actions, run_async, wait_for

@@ -9,9 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_tui.ui import format as fmt
-from mnist_tui.ui.history import Ema, Series, ema, nice_ticks, thin
-from mnist_tui.ui.pixels import LOWER_HALF, UPPER_HALF, cell_rows, downscale, fit_grid, grid_text, halfblock_lines
+from mnist_tui.ui.common import format as fmt
+from mnist_tui.ui.common.history import Ema, Series, ema, nice_ticks, thin
+from mnist_tui.ui.common.pixels import (
+    LOWER_HALF,
+    UPPER_HALF,
+    cell_rows,
+    downscale,
+    fit_grid,
+    grid_text,
+    halfblock_lines,
+)
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 

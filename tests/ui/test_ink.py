@@ -17,15 +17,14 @@ import os
 from collections import Counter
 
 from rich.color import Color, ColorSystem, ColorType
-from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from helpers.synthetic import make_digits
 from helpers.ui import run_async
 from mnist_tui.engine.events import Misclassified
-from mnist_tui.ui.pixels import SHADES
-from mnist_tui.ui.theme import TERMINAL_DARK, TERMINAL_LIGHT, match_no_color, theme_names
+from mnist_tui.ui.common.pixels import SHADES
+from mnist_tui.ui.common.theme import TERMINAL_DARK, TERMINAL_LIGHT, match_no_color, theme_names
 from mnist_tui.ui.widgets.attribution_map import AttributionMap
 from mnist_tui.ui.widgets.canvas import Canvas
 from mnist_tui.ui.widgets.error_detail import ErrorDetail

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from mnist_tui.ui.commands import DEFAULT_KEYS
-from mnist_tui.ui.keymap import MAX_FILE_BYTES, MAX_KEYS, load_keymap
+from mnist_tui.ui.live.commands import DEFAULT_KEYS
+from mnist_tui.ui.live.keymap import MAX_FILE_BYTES, MAX_KEYS, load_keymap
 
 
 def test_an_array_nested_30000_deep_is_one_line_and_the_default_keys_apply(tmp_path):

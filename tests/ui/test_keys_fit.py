@@ -15,10 +15,10 @@ from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
 
 from mnist_tui.engine import events as ev
-from mnist_tui.ui.commands import BINDING_IDS, COMMANDS
-from mnist_tui.ui.inspect_app import InspectApp
-from mnist_tui.ui.keymap import parse_keymap
-from mnist_tui.ui.mode import AppMode
+from mnist_tui.ui.live.commands import BINDING_IDS, COMMANDS
+from mnist_tui.ui.apps.inspect_app import InspectApp
+from mnist_tui.ui.live.keymap import parse_keymap
+from mnist_tui.ui.live.mode import AppMode
 from mnist_tui.ui.screens import HelpScreen, QuitScreen
 from mnist_tui.ui.screens.help import DOES, key_name
 

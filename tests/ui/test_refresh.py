@@ -9,7 +9,7 @@ from helpers.scripted import DemoRun
 from helpers.ui import SIZE, make_app, palette_offers, run_async, wait_for
 
 from mnist_tui.engine import events as ev
-from mnist_tui.ui.refresh import DEFAULT_REFRESH, next_rate
+from mnist_tui.ui.common.refresh import DEFAULT_REFRESH, next_rate
 
 
 def text(app, selector: str) -> str:

@@ -11,10 +11,10 @@ from rich.color import ColorType
 from rich.text import Text
 
 from mnist_tui.engine import events as ev
-from mnist_tui.ui.alerts import window_title
-from mnist_tui.ui.keymap import keymap_path, load_keymap, parse_keymap
-from mnist_tui.ui.mode import AppMode
-from mnist_tui.ui.theme import terminal_theme
+from mnist_tui.ui.live.alerts import window_title
+from mnist_tui.ui.live.keymap import keymap_path, load_keymap, parse_keymap
+from mnist_tui.ui.live.mode import AppMode
+from mnist_tui.ui.common.theme import terminal_theme
 
 
 def hold(at: int = 100, **kwargs) -> DemoRun:

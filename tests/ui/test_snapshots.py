@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from mnist_tui.engine import events as ev
-from mnist_tui.ui.app import MnistApp
+from mnist_tui.ui.live.app import MnistApp
 from helpers.scripted import DemoRun
 from helpers.ui import SIZE, STATS, settled, wait_for
 

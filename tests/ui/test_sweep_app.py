@@ -1,4 +1,4 @@
-"""The sweep in the compare view (ui/sweep_app.py), driven by Pilot over real runs: the banner follows the
+"""The sweep in the compare view (ui/apps/sweep_app.py), driven by Pilot over real runs: the banner follows the
 sweep, the runs join the view as they start, and q stops the sweep with its run saved and resumable."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from helpers.ui import run_async, wait_for
 from textual.widgets import DataTable
 
 from mnist_tui.runs import sweep as sw
-from mnist_tui.ui.sweep_app import SweepApp
+from mnist_tui.ui.apps.sweep_app import SweepApp
 
 SIZE = (120, 40)
 

@@ -1,4 +1,4 @@
-"""The sweep's screen answers Ctrl+C as q: the sweep stops, its run saves and can resume (ui/sweep_app.py).
+"""The sweep's screen answers Ctrl+C as q: the sweep stops, its run saves and can resume (ui/apps/sweep_app.py).
 Textual's own Ctrl+C only says "Press ctrl+q to quit" and leaves the sweep training."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from helpers.ui import run_async, wait_for
 
 from mnist_tui.runs import sweep as sw
-from mnist_tui.ui.sweep_app import SweepApp
+from mnist_tui.ui.apps.sweep_app import SweepApp
 
 SIZE = (120, 40)
 

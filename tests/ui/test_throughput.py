@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_tui.engine import events as ev
-from mnist_tui.ui import format as fmt
+from mnist_tui.ui.common import format as fmt
 from mnist_tui.runs.throughput import WINDOW, Throughput
 
 from helpers.scripted import DemoRun

@@ -3,7 +3,7 @@
 Opened from the live app (its latest evaluated weights, copied by the trainer while this screen is open;
 training goes on underneath) and by ``mnist-tui draw RUN_DIR`` (the weights a finished run ended with). The
 canvas (widgets/canvas.py) posts each change; the screen hands the latest drawing to its ``Inference``
-worker (inference.py), which preprocesses it as MNIST was made (engine/digitize.py), runs its own CPU copy
+worker (common/inference.py), which preprocesses it as MNIST was made (engine/digitize.py), runs its own CPU copy
 of the model and maps what it looks at for the top two guesses; the answer comes back as plain values.
 """
 
@@ -21,8 +21,8 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Footer, Label
 
-from .. import format as fmt
-from ..inference import DrawRequest, Inference, WeightsSource
+from ..common import format as fmt
+from ..common.inference import DrawRequest, Inference, WeightsSource
 from ..widgets.attribution_map import AttributionMap
 from ..widgets.canvas import Canvas
 from ..widgets.model_input import ModelInput

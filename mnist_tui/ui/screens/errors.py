@@ -25,8 +25,8 @@ from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
 from ...engine.events import EvaluationSnapshot, Misclassified
-from .. import format as fmt
-from ..inference import DigitRequest, Inference, WeightsSource
+from ..common import format as fmt
+from ..common.inference import DigitRequest, Inference, WeightsSource
 from ..widgets.class_accuracy import ClassAccuracy
 from ..widgets.confusion import ConfusionMatrix
 from ..widgets.error_detail import ErrorDetail

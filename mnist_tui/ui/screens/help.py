@@ -1,4 +1,4 @@
-"""Keys and what the panels show. The keys are the app's commands (commands.py) with the keys they have now
+"""Keys and what the panels show. The keys are the app's commands (live/commands.py) with the keys they have now
 (a keymap file may have changed them), each with what it does at length; the README's key table is made from
 the same rows (``mnist_tui.cli.readme``)."""
 
@@ -15,7 +15,7 @@ from textual.keys import key_to_character
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from ..commands import COMMANDS, DEFAULT_KEYS, Command
+from ..live.commands import COMMANDS, DEFAULT_KEYS, Command
 
 # What each command does, by binding id: longer than the footer's word and tooltip. A command missing here is
 # still listed, with its palette help (a test asks for a line here for each).

@@ -14,7 +14,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from .. import format as fmt
+from ...config import MAX_LR
+from ..common import format as fmt
 
 
 def parse_lr(text: str) -> float:
@@ -26,6 +27,8 @@ def parse_lr(text: str) -> float:
         raise ValueError(f"the learning rate must be a number such as 1e-3, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"the learning rate must be greater than 0, got {text}")
+    if value > MAX_LR:
+        raise ValueError(f"the learning rate must be at most {MAX_LR:g}, got {text}")
     return value
 
 

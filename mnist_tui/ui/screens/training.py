@@ -5,7 +5,7 @@ routes it to the widgets that show it; the app sets the rest through the methods
 (attributes down). Widgets never call each other. The screen keeps its widgets as attributes, so events
 still reach them while a modal screen is on top.
 
-How often the screen changes is the refresh rate's (refresh.py): every loss goes into the loss chart as it
+How often the screen changes is the refresh rate's (common/refresh.py): every loss goes into the loss chart as it
 arrives, but the numbers a ``StepMetrics`` moves (position, elapsed, speed, lr) and the device readings are
 shown at most once per refresh interval, the latest of them; any other event shows them first, so a state
 change never shows stale numbers.
@@ -28,8 +28,8 @@ from textual.widgets import Footer
 from ...engine import events as ev
 from ...runs.devstats import DeviceStats
 from ...runs.throughput import Throughput
-from .. import format as fmt
-from ..refresh import CHART_PERIODS, DEFAULT_REFRESH, Throttle, describe
+from ..common import format as fmt
+from ..common.refresh import CHART_PERIODS, DEFAULT_REFRESH, Throttle, describe
 from ..widgets import AccuracyChart, DevicePanel, LossChart, PredictionStrip, RunLog, StatusPanel, TrainDigits
 from ..widgets.early_stopping import EarlyStoppingPanel, describe_changes, has_validation
 

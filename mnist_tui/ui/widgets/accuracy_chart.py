@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..history import Series
+from ..common.history import Series
 from .run_chart import RunChart
 
 

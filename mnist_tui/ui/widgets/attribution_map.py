@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
-from ..pixels import RGB, SIDE, downscale_values, normalise_signed, scale_legend, signed_halfblock_lines
+from ..common.pixels import RGB, SIDE, downscale_values, normalise_signed, scale_legend, signed_halfblock_lines
 from .cached_lines import CachedLines
 from .ink import map_ink
 

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..pixels import RGB, SHADES, blend, lifted, shade_level
+from ..common.pixels import RGB, SHADES, blend, lifted, shade_level
 from .ink import panel_ink
 
 SIDE = 28

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ...runs.series import TRAIN, RunSeries
-from ..history import ema, thin
+from ..common.history import ema, thin
 from .run_chart import RunChart
 
 PALETTE_SIZE = 10  # distinct colours; an 11th run takes the first again

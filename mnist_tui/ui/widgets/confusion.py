@@ -21,8 +21,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
-from .. import format as fmt
-from ..pixels import RGB, blend
+from ..common import format as fmt
+from ..common.pixels import RGB, blend
 
 CELL = 5  # characters a cell takes: up to 4 digits and a space
 LABEL = 3  # the row-label column

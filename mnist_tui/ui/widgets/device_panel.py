@@ -15,7 +15,7 @@ from textual.geometry import Region
 from textual.widget import Widget
 
 from ...runs.devstats import DeviceStats
-from .. import format as fmt
+from ..common import format as fmt
 
 TRAINING_MARK = "▸"  # before the label of the GPU the run trains on
 

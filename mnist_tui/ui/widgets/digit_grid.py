@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from .. import format as fmt
-from ..pixels import RGB, downscale, fit_grid, grid_text, halfblock_lines
+from ..common import format as fmt
+from ..common.pixels import RGB, downscale, fit_grid, grid_text, halfblock_lines
 from .ink import panel_ink
 
 

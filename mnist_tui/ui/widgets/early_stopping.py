@@ -11,7 +11,7 @@ from textual.widget import Widget
 
 from ...config import ConfigError, EarlyStoppingConfig
 from ...engine.events import EarlyStoppingState
-from .. import format as fmt
+from ..common import format as fmt
 
 LABEL_WIDTH = 7  # "warm-up", "restore", "pending"
 

@@ -11,8 +11,8 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from ...engine.events import Misclassified
-from .. import format as fmt
-from ..pixels import SIDE, downscale, halfblock_lines, scale_legend
+from ..common import format as fmt
+from ..common.pixels import SIDE, downscale, halfblock_lines, scale_legend
 from .attribution_map import map_lines
 from .ink import map_ink, panel_ink
 

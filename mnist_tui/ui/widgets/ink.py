@@ -1,4 +1,4 @@
-"""Which colours a panel draws grey levels with (ui/pixels.py): true colours to blend between, or None.
+"""Which colours a panel draws grey levels with (ui/common/pixels.py): true colours to blend between, or None.
 
 None means the colours are the terminal's own (an ANSI theme: ``ansi_default`` is whatever the terminal's
 background is, and ANSI colours are whatever its palette says), too few to blend (a 16-colour terminal, where
@@ -12,7 +12,7 @@ from __future__ import annotations
 from rich.color import Color as RichColor
 from textual.widget import Widget
 
-from ..pixels import RGB
+from ..common.pixels import RGB
 
 
 FEW_COLOURS = frozenset({"standard", "windows"})  # the 16 colours: a blend comes out as the panel or the ink

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..history import Ema, Series, thin
+from ..common.history import Ema, Series, thin
 from .run_chart import RunChart
 
 

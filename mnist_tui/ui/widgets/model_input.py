@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
-from ..pixels import SIDE, downscale, halfblock_lines
+from ..common.pixels import SIDE, downscale, halfblock_lines
 from .cached_lines import CachedLines
 from .ink import panel_ink
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
-from .. import format as fmt
+from ..common import format as fmt
 from .digit_grid import DigitGrid
 
 

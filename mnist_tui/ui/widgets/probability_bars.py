@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from .. import format as fmt
+from ..common import format as fmt
 from .error_detail import bar
 
 WIDTH = 16  # cells of a bar at 100%

@@ -28,8 +28,8 @@ from textual.timer import Timer
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
-from ..history import log_ticks, nice_ticks
-from ..refresh import CHART_PERIODS, DEFAULT_REFRESH
+from ..common.history import log_ticks, nice_ticks
+from ..common.refresh import CHART_PERIODS, DEFAULT_REFRESH
 
 # A colour as plotext takes it: RGB, one of the terminal's 256 by number, or "default" (the terminal's text).
 PlotColour = tuple[int, int, int] | int | str
@@ -50,7 +50,7 @@ class RunChart(PlotextPlot):
     """A plot over training iterations. Subclasses implement ``draw`` with ``self.plt``."""
 
     # At most one redraw every two seconds, however fast events arrive: a redraw resends the whole chart (about
-    # 8-11 KB at 60x19), the most costly thing the app sends over SSH. --refresh slows it further (refresh.py).
+    # 8-11 KB at 60x19), the most costly thing the app sends over SSH. --refresh slows it further (common/refresh.py).
     REDRAW_SECONDS = DEFAULT_REFRESH * CHART_PERIODS
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:

@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from ...engine import events
-from .. import format as fmt
+from ..common import format as fmt
 
 STATE_LABELS = {
     events.RunState.STARTING: "STARTING",
@@ -97,7 +97,7 @@ class StatusPanel(Widget):
         self.set_message(message)
 
     def set_refresh(self, seconds_text: str) -> None:
-        """The refresh rate, where it is not the default (``describe`` in refresh.py); empty hides it."""
+        """The refresh rate, where it is not the default (``describe`` in common/refresh.py); empty hides it."""
         self._update("#status-refresh", seconds_text)
         self.query_one("#status-refresh").display = bool(seconds_text)  # no margin taken when there is none
 

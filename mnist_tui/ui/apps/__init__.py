@@ -1,0 +1,1 @@
+"""The standalone apps: the runs list, compare, a sweep's screen, inspect and draw."""

@@ -1,0 +1,57 @@
+"""``mnist-tui compare`` in the terminal: the comparison screen as the whole app (see screens/compare.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import App
+
+from ..live.app import MnistApp
+from ..screens.compare import CompareScreen
+from ..common.theme import TerminalColours
+
+
+class CompareApp(TerminalColours, App[None]):
+    """Runs side by side, kept up to date; closing the comparison (q, escape) quits.
+
+    ``CompareApp(paths, *, poll_seconds=1.0, rescan_seconds=2.0, title=None, banner="")``
+
+    - ``paths``: run directories, and directories that hold runs (a sweep's). Such a directory is rescanned
+      every ``rescan_seconds`` and the runs that appear in it are added (each with its own colour); it may be
+      empty at first. Every run is re-read every ``poll_seconds``: a run still training gains its new points,
+      an interrupted one that is resumed goes on.
+    - ``title``: the app's title (default ``mnist-tui compare``).
+    - ``banner``: a line under the screen's title; ``set_banner`` changes it later (from another thread,
+      through ``call_from_thread``).
+
+    A run that cannot be read (a damaged config.json) is left out with a warning line on the screen.
+    """
+
+    CSS_PATH = "../app.tcss"
+    TITLE = "mnist-tui compare"
+    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
+    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        *,
+        poll_seconds: float = 1.0,
+        rescan_seconds: float = 2.0,
+        title: str | None = None,
+        banner: str = "",
+    ) -> None:
+        super().__init__()
+        self.use_theme()  # the terminal's own colours, as the live app
+        if title:
+            self.title = title
+        self.compare = CompareScreen(paths, poll_seconds=poll_seconds, rescan_seconds=rescan_seconds, banner=banner)
+
+    def on_mount(self) -> None:
+        self.push_screen(self.compare, lambda _: self.exit())
+
+    def set_banner(self, text: str) -> None:
+        if self.compare.is_mounted:
+            self.compare.set_banner(text)
+        else:
+            self.compare.banner = text

@@ -1,0 +1,41 @@
+"""``mnist-tui draw [RUN_DIR]`` in the terminal: the drawing canvas on its own, with a finished run's weights."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+
+from ..live.app import MnistApp
+from ..common.inference import RunWeights
+from ..screens.draw import DrawScreen
+from ..common.theme import TerminalColours
+
+
+class StandaloneDrawScreen(DrawScreen):
+    """The canvas as the whole app: leaving it quits."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q", "close", "Quit", tooltip="Quit")]
+
+
+class DrawApp(TerminalColours, App[None]):
+    CSS_PATH = "../app.tcss"
+    TITLE = "mnist-tui draw"
+    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
+    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
+
+    def __init__(self, run_dir: str, class_names: tuple[str, ...] | None = None) -> None:
+        super().__init__()
+        self.use_theme()  # the terminal's own colours, as the live app
+        self.run_dir = run_dir
+        self.class_names = class_names
+
+    def on_mount(self) -> None:
+        names = {"class_names": self.class_names} if self.class_names else {}
+        self.push_screen(StandaloneDrawScreen(RunWeights(self.run_dir), **names), lambda _: self.exit())
+
+
+def run_draw_app(run_dir: str, class_names: tuple[str, ...] | None = None) -> int:
+    DrawApp(run_dir, class_names).run()
+    return 0

@@ -1,0 +1,1 @@
+"""Display helpers the apps, screens and widgets share (pure display code: no training logic)."""
