@@ -15,10 +15,11 @@ the count in the run's config.json (``threads``), and a resumed run takes it fro
 
 Every run on the CPU leaves a claim, a file named by its process id that records its start time and its threads,
 in a directory its user's runs share. A run whose threads nobody fixed (no ``--threads``, no ``OMP_NUM_THREADS``)
-counts the live claims when it starts and takes what is free: ``threads - held`` where ``held`` is what the other
-claims record, at most ``threads // claims`` and at least 1, where ``threads`` is what torch would use alone (a
-claim that records no count yet, a run still deciding, counts as holding ``threads // claims``). A lone run takes
-every thread; runs started together split them; a run started beside one that holds every thread takes 1, so
+claims when it starts, counts the live claims once it has loaded its data (so runs started together count each
+other) and takes what is free: ``threads - held`` where ``held`` is what the other claims record, at most
+``threads // claims`` and at least 1, where ``threads`` is what torch would use alone (a claim that records no
+count yet, a run still loading, counts as holding ``threads // claims``). A lone run takes every thread; runs
+started together split them; a run started beside one that holds every thread takes 1, so
 that the cores are oversubscribed by as little as can be (the earlier run cannot give any back without changing
 its numbers; see ``threads_for``). A run with fixed threads keeps them, and is counted by the others. A paused run
 withdraws its claim and leaves it again, with the same threads, when it goes on. A claim whose process has ended
@@ -234,7 +235,7 @@ class CpuShare:
         if self.decided:
             self.join()
             return None
-        self.join()  # first, so that a run starting at the same moment counts this one
+        self.join()  # if not yet (the trainer claims when it starts loading): a run starting now counts this one
         line = None
         if self.adaptive and self.problem is None:
             others = self.others()

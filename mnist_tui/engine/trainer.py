@@ -142,15 +142,16 @@ class Trainer:
             yield from self._emit(Log(why))
         if device.type == "cpu":  # the run's threads: its share of the CPU unless fixed, decided once (cpu_share.py)
             self.cpu_share = CpuShare(cfg.threads or torch.get_num_threads(), adaptive=sharing_enabled(cfg.threads))
-            yield from self._share_cpu()
-            # Recorded in config.json: the threads are part of the run's arithmetic, and a resumed run keeps them.
-            self.config = cfg = cfg.replace(threads=self.cpu_share.current)
+            self.cpu_share.join()  # counted while it loads by the runs that start with it; it decides after that
         elif cfg.threads:
             torch.set_num_threads(cfg.threads)
         resolved, arrays = yield from self._load_data()
         split = split_training_set(arrays.train_labels, cfg.val_split, cfg.seed)
         # The run directory is made only once the input is known to be good.
         checkpoint = load_checkpoint(self.output.last_checkpoint, map_location="cpu") if self.resume else None
+        if self.cpu_share is not None:  # before anything is computed, and recorded in config.json: the threads
+            yield from self._share_cpu()  # are part of the run's arithmetic, and a resumed run keeps them
+            self.config = cfg = cfg.replace(threads=self.cpu_share.current)
         self._open_run_dir()
 
         self.steps_per_epoch, self.total_steps = count_steps(cfg, len(split.train))

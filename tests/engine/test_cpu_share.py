@@ -78,6 +78,23 @@ def test_a_run_started_beside_one_that_holds_every_thread_takes_what_is_free(tmp
     assert CpuShare(8, tmp_path).threads_for([1, None]) == 2  # 8 // 3 at most; one still deciding counts as 2
 
 
+def test_runs_started_together_split_the_threads(tmp_path):
+    """Each run claims when it starts loading and decides once loaded: two that claimed before either decided
+    count each other, whichever decides first, and take 2 of 4 threads each (not 4 and then 1)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        first, second = CpuShare(4, tmp_path), CpuShare(4, tmp_path, pid=proc.pid)
+        first.join()
+        second.join()
+        first.start()
+        second.start()
+        assert (first.current, second.current) == (2, 2)
+        assert (tmp_path / str(proc.pid)).read_text().split()[1] == "2"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_the_run_ends_with_the_process_threads_given_back(tmp_path, other_run):
     torch.set_num_threads(3)
     share = CpuShare(4, tmp_path)
