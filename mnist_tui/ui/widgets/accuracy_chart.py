@@ -11,6 +11,13 @@ from .run_chart import RunChart
 
 
 class AccuracyChart(RunChart):
+
+    DEFAULT_CSS = """
+    AccuracyChart > .accuracy-chart--line { color: $success; }
+    AccuracyChart > .accuracy-chart--best { color: $success-muted; }
+    AccuracyChart > .accuracy-chart--test { color: $accent; }
+    AccuracyChart > .accuracy-chart--epoch { color: $foreground-darken-3; }
+    """
     ZOOM_POINTS = 1.0  # zoomed, the y axis spans this many percentage points under the best accuracy shown
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

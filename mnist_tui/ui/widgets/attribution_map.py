@@ -25,6 +25,12 @@ def map_lines(
 
 
 class AttributionMap(CachedLines):
+
+    DEFAULT_CSS = """
+    AttributionMap > .attribution-map--positive { color: #e07000; }
+    AttributionMap > .attribution-map--negative { color: #2f7fe0; }
+    AttributionMap > .attribution-map--empty { color: $text-muted; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "attribution-map--positive",
         "attribution-map--negative",

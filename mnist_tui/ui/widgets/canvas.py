@@ -37,6 +37,11 @@ BRUSH = tuple(
 
 
 class Canvas(Widget, can_focus=True):
+
+    DEFAULT_CSS = """
+    Canvas > .canvas--ink { color: $foreground; }
+    Canvas > .canvas--cursor { color: $warning; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"canvas--ink", "canvas--cursor"}
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("up", "move(-1, 0)", "Up", show=False),

@@ -13,6 +13,14 @@ from ..common import format as fmt
 
 
 class ClassAccuracy(Widget):
+
+    DEFAULT_CSS = """
+    ClassAccuracy > .class-accuracy--title { color: $text-muted; text-style: bold; }
+    ClassAccuracy > .class-accuracy--label { color: $text-muted; }
+    ClassAccuracy > .class-accuracy--worst { color: $text-error; text-style: bold; }
+    ClassAccuracy > .class-accuracy--perfect { color: $text-success; }
+    ClassAccuracy > .class-accuracy--empty { color: $text-muted; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "class-accuracy--title",
         "class-accuracy--label",

@@ -26,6 +26,19 @@ LOG_FLOOR = 1e-4  # losses at or below this sit on the bottom edge of the log ax
 class CompareChart(RunChart):
     """Loss (``metric="loss"``) or accuracy (``metric="accuracy"``) of every run, one line a run."""
 
+    DEFAULT_CSS = """
+    CompareChart > .compare-chart--run-0 { color: #4c9be8; }
+    CompareChart > .compare-chart--run-1 { color: #e07000; }
+    CompareChart > .compare-chart--run-2 { color: #3fbf5f; }
+    CompareChart > .compare-chart--run-3 { color: #e8505b; }
+    CompareChart > .compare-chart--run-4 { color: #b58cf0; }
+    CompareChart > .compare-chart--run-5 { color: #e6d84a; }
+    CompareChart > .compare-chart--run-6 { color: #35c9c9; }
+    CompareChart > .compare-chart--run-7 { color: #f07cc0; }
+    CompareChart > .compare-chart--run-8 { color: #b08355; }
+    CompareChart > .compare-chart--run-9 { color: #c8c8c8; }
+    """
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "run-chart--waiting",
         *(f"compare-chart--run-{i}" for i in range(PALETTE_SIZE)),

@@ -40,6 +40,14 @@ def _readable(background: RGB) -> Color:
 
 
 class ConfusionMatrix(Widget, can_focus=True):
+
+    DEFAULT_CSS = """
+    ConfusionMatrix > .confusion--header { color: $text-muted; }
+    ConfusionMatrix > .confusion--right { color: $success; }
+    ConfusionMatrix > .confusion--wrong { color: $error; }
+    ConfusionMatrix > .confusion--zero { color: $text-muted; }
+    ConfusionMatrix > .confusion--cursor { text-style: reverse bold; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "confusion--header",
         "confusion--right",

@@ -23,6 +23,13 @@ TRAINING_MARK = "▸"  # before the label of the GPU the run trains on
 class DevicePanel(Widget):
     """Renders the device the run reported, the latest ``DeviceStats`` and the throughput the app passes down."""
 
+    DEFAULT_CSS = """
+    DevicePanel > .device-panel--label { color: $text-muted; }
+    DevicePanel > .device-panel--value { color: $text; }
+    DevicePanel > .device-panel--dim { color: $text-muted; }
+    DevicePanel > .device-panel--training { color: $accent; text-style: bold; }
+    """
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "device-panel--label",
         "device-panel--value",

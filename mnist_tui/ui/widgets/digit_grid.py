@@ -16,6 +16,11 @@ from .ink import panel_ink
 class DigitGrid(Widget):
     """Images picked by the app, drawn as large as the widget's size allows. Subclasses add captions."""
 
+    DEFAULT_CSS = """
+    DigitGrid > .digit-grid--ink { color: $foreground; }
+    DigitGrid > .digit-grid--empty { color: $text-muted; }
+    """
+
     GAP = 1
     EMPTY_TEXT = "waiting for the data…"
 

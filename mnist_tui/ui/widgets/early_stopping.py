@@ -64,6 +64,16 @@ class EarlyStoppingPanel(Widget):
     short, rows with the highest priority numbers are left out first (as in the device panel).
     """
 
+    DEFAULT_CSS = """
+    EarlyStoppingPanel > .early-stopping--label { color: $text-muted; }
+    EarlyStoppingPanel > .early-stopping--value { color: $text; }
+    EarlyStoppingPanel > .early-stopping--dim { color: $text-muted; }
+    EarlyStoppingPanel > .early-stopping--bar-done { color: $primary; }
+    EarlyStoppingPanel > .early-stopping--bar-todo { color: $surface-lighten-2; }
+    EarlyStoppingPanel > .early-stopping--warning { color: $text-warning; }
+    EarlyStoppingPanel > .early-stopping--note { color: $text-accent; }
+    """
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "early-stopping--label",
         "early-stopping--value",

@@ -35,6 +35,17 @@ def image_label(entry: Misclassified, split: str) -> str:
 
 
 class ErrorDetail(Widget):
+
+    DEFAULT_CSS = """
+    ErrorDetail > .error-detail--ink { color: $foreground; }
+    ErrorDetail > .error-detail--label { color: $text-muted; }
+    ErrorDetail > .error-detail--true { color: $text-success; text-style: bold; }
+    ErrorDetail > .error-detail--predicted { color: $text-error; text-style: bold; }
+    ErrorDetail > .error-detail--bar { color: $primary; }
+    ErrorDetail > .error-detail--empty { color: $text-muted; }
+    ErrorDetail > .error-detail--positive { color: #e07000; }
+    ErrorDetail > .error-detail--negative { color: #2f7fe0; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "error-detail--ink",
         "error-detail--label",

@@ -16,6 +16,14 @@ from .run_chart import RunChart
 class LossChart(RunChart):
     """Loss over iterations. The app feeds it; it keeps bounded history and redraws on its own timer."""
 
+    DEFAULT_CSS = """
+    LossChart > .loss-chart--raw { color: $primary 45%; }
+    LossChart > .loss-chart--smooth { color: $primary; }
+    LossChart > .loss-chart--val { color: $warning; }
+    LossChart > .loss-chart--test { color: $accent; }
+    LossChart > .loss-chart--epoch { color: $foreground-darken-3; }
+    """
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "run-chart--waiting",
         "loss-chart--raw",

@@ -12,6 +12,11 @@ from .ink import panel_ink
 
 
 class ModelInput(CachedLines):
+
+    DEFAULT_CSS = """
+    ModelInput > .model-input--ink { color: $foreground; }
+    ModelInput > .model-input--empty { color: $text-muted; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"model-input--ink", "model-input--empty"}
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:

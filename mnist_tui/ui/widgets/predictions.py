@@ -12,6 +12,11 @@ from .digit_grid import DigitGrid
 
 
 class PredictionStrip(DigitGrid):
+
+    DEFAULT_CSS = """
+    PredictionStrip > .predictions--right { color: $text-success; }
+    PredictionStrip > .predictions--wrong { color: $text-error; text-style: bold; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "digit-grid--ink",
         "digit-grid--empty",

@@ -16,6 +16,13 @@ WIDTH = 16  # cells of a bar at 100%
 
 
 class ProbabilityBars(Widget):
+
+    DEFAULT_CSS = """
+    ProbabilityBars > .probability-bars--label { color: $text-muted; }
+    ProbabilityBars > .probability-bars--bar { color: $primary; }
+    ProbabilityBars > .probability-bars--top { color: $text-success; text-style: bold; }
+    ProbabilityBars > .probability-bars--empty { color: $text-muted; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "probability-bars--label",
         "probability-bars--bar",

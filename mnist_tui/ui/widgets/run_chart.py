@@ -49,6 +49,10 @@ class BuiltPlot:
 class RunChart(PlotextPlot):
     """A plot over training iterations. Subclasses implement ``draw`` with ``self.plt``."""
 
+    DEFAULT_CSS = """
+    RunChart > .run-chart--waiting { color: $text-muted; }
+    """
+
     # At most one redraw every two seconds, however fast events arrive: a redraw resends the whole chart (about
     # 8-11 KB at 60x19), the most costly thing the app sends over SSH. --refresh slows it further (common/refresh.py).
     REDRAW_SECONDS = DEFAULT_REFRESH * CHART_PERIODS

@@ -9,6 +9,12 @@ from textual.widgets import RichLog
 
 
 class RunLog(RichLog, can_focus=False):
+
+    DEFAULT_CSS = """
+    RunLog > .run-log--info { color: $text; }
+    RunLog > .run-log--warning { color: $text-warning; }
+    RunLog > .run-log--error { color: $text-error; text-style: bold; }
+    """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"run-log--info", "run-log--warning", "run-log--error"}
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:

@@ -33,6 +33,11 @@ STATE_LABELS = {
 class StatusPanel(Widget):
     """Two lines at the top of the screen. The app sets what it shows; it computes nothing."""
 
+    DEFAULT_CSS = """
+    StatusPanel > .status--bar-done { color: $primary; }
+    StatusPanel > .status--bar-todo { color: $surface-lighten-2; }
+    """
+
     COMPONENT_CLASSES: ClassVar[set[str]] = {"status--bar-done", "status--bar-todo"}
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
