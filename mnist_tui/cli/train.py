@@ -272,11 +272,13 @@ def check_run_dir(option: str, path: str | None) -> None:
     """One line and exit code 2 when ``path`` is no safe place to write a run (``rundir.check_directory``)."""
     if path is None:
         return
-    from ..runs.rundir import RunDirError, check_directory
+    from ..runs.rundir import RunDirectory, RunDirError, check_directory
     from ..runs.untrusted import printable
 
     try:
         check_directory(path, option=option)
+        if option == "--resume":
+            RunDirectory.resume(path)  # one that holds nothing to resume says so here, not in a traceback
     except RunDirError as exc:
         fail(printable(exc))
 

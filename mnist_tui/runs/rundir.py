@@ -221,6 +221,11 @@ class RunDirectory:
     def resume(cls, path: str | os.PathLike) -> "RunDirectory":
         """An existing run's directory, its clock going on from where the run's metrics end."""
         run = cls(check_directory(path, option="--resume"))
+        if run.holds_run() and not run.last_checkpoint.exists() and not (run.path / run.SUMMARY).exists():
+            raise RunDirError(
+                f"{run.path}: the run ended before its first checkpoint, so there is nothing to resume; start it "
+                f"over with the same options and --run-dir {run.path}"
+            )
         return cls(run.path, time_offset=run.last_time())
 
     def holds_run(self) -> bool:
@@ -240,7 +245,7 @@ class RunDirectory:
             if fresh:
                 self._refuse_foreign_files()
             self.lock()
-            if fresh and self.holds_run():
+            if fresh and self.holds_run() and not self._clear_unstarted():
                 self.close()
                 raise RunDirError(f"{self.path}: already holds a run; continue it with --resume {self.path}")
             self.checkpoints.mkdir(mode=0o700, exist_ok=True)
@@ -251,6 +256,23 @@ class RunDirectory:
         self.write_process(mode="foreground")  # who trains it: `mnist-tui runs` tells a live run from a crash
         if fresh or self.read_config() != config:  # a resumed run keeps what changed (--max-steps, ...)
             self.write_config(config)
+
+    def _clear_unstarted(self) -> bool:
+        """A run that ended before its first checkpoint (killed, crashed: no summary, no checkpoint, and no one
+        trains it, as this process holds its lock) has nothing to resume: clear what it left, so that the same
+        command starts it over. Whether it was such a run."""
+        checkpoints = list(self.checkpoints.glob("*.pt")) if self.checkpoints.is_dir() else []
+        if (self.path / self.SUMMARY).exists() or checkpoints:
+            return False
+        from ..engine.checkpoints import remove_stale_temporaries  # torch: only when there is one to clear
+
+        remove_stale_temporaries(self.checkpoints)
+        for name in (self.METRICS, self.CONFIG, self.PROCESS):
+            try:
+                os.unlink(self.path / name)  # the name itself: a link is never followed
+            except FileNotFoundError:
+                pass
+        return True
 
     # What a fresh run may find in its directory: what a run makes before its config (a run that started there a
     # moment ago, or stopped before it wrote its config), and mkstemp's names for the files written atomically.
