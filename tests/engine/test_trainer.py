@@ -291,7 +291,7 @@ def test_absent_device_fails_cleanly_without_a_run_directory(synthetic_dir, tmp_
 
 
 def test_diverging_run_ends_with_reason_diverged(synthetic_dir, tmp_path):
-    events = run_all(config(synthetic_dir, tmp_path / "run", lr=1e10, epochs=3))
+    events = run_all(config(synthetic_dir, tmp_path / "run", lr=1e6, epochs=3))
     assert events[-1].reason == ev.Reason.DIVERGED
     assert RunDirectory(tmp_path / "run").read_summary()["reason"] == "diverged"
 
