@@ -34,12 +34,17 @@ def train(run_dir: Path, dataset: str, max_steps: int) -> None:
 
 
 def with_no_color(no_color: bool, make):
-    """Make an app with NO_COLOR set or not (Textual reads it when the app is made)."""
+    """Make an app with NO_COLOR set or not (Textual reads it when the app is made), drawing as for a terminal of
+    256 or more colours (the test harness's console says 16)."""
+    from rich.color import ColorSystem
+
     old = os.environ.pop("NO_COLOR", None)
     if no_color:
         os.environ["NO_COLOR"] = "1"
     try:
-        return make()
+        app = make()
+        app.console._color_system = ColorSystem.TRUECOLOR
+        return app
     finally:
         os.environ.pop("NO_COLOR", None)
         if old is not None:
@@ -52,28 +57,24 @@ async def settle(pilot, seconds: float = 1.0) -> None:
 
 
 async def shoot(run_dir: Path, out: Path, name: str, theme: str, no_color: bool, size: tuple[int, int]) -> list[Path]:
+    from mnist_tui.cli.inspect import evaluate_run
     from mnist_tui.runs.catalogue import read_run
     from mnist_tui.ui.apps.compare_app import CompareApp
     from mnist_tui.ui.apps.draw_app import DrawApp
+    from mnist_tui.ui.apps.inspect_app import InspectApp
     from mnist_tui.ui.apps.runs_app import RunsApp
+    from mnist_tui.ui.common.screenshot import save_svg
     from mnist_tui.ui.live.viewer import attach_app
 
     saved: list[Path] = []
 
     async def save(app, what: str) -> None:
-        path = out / f"{what}-{name}.svg"
-        app.save_screenshot(filename=path.name, path=str(out))
-        saved.append(path)
+        saved.append(Path(save_svg(app, str(out), f"{what}-{name}.svg")))
 
     app = with_no_color(no_color, lambda: attach_app(read_run(run_dir), theme=theme, bell=False))
     async with app.run_test(size=size) as pilot:
         await settle(pilot, 8.0)  # the whole run replayed, the charts drawn (on their timers)
         await save(app, "training")
-        await pilot.press("m")
-        await settle(pilot, 3.0)  # the error browser evaluates the run's weights
-        await pilot.press("down", "down")
-        await settle(pilot, 2.0)
-        await save(app, "errors")
 
     def themed(make):
         """The app ``make()`` returns, made with NO_COLOR as asked, in this variant's theme."""
@@ -84,6 +85,14 @@ async def shoot(run_dir: Path, out: Path, name: str, theme: str, no_color: bool,
             return app
 
         return with_no_color(no_color, made)
+
+    snapshot = evaluate_run(run_dir, device="cpu")  # what mnist-tui inspect opens on
+    app = themed(lambda: InspectApp(snapshot, str(run_dir)))
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, 3.0)  # the list, the digit, and the maps of what the model looks at
+        await pilot.press("down", "down")
+        await settle(pilot, 3.0)
+        await save(app, "errors")
 
     app = themed(lambda: DrawApp(str(run_dir)))
     async with app.run_test(size=size) as pilot:

@@ -297,6 +297,22 @@ async def test_screenshot_goes_into_the_run_directory(tmp_path: Path):
     assert shots[0].read_text(encoding="utf-8").startswith("<svg")
 
 
+@pytest.mark.parametrize("theme", ["ansi-light", "ansi-dark"])
+@run_async
+async def test_a_screenshot_shows_the_terminals_own_colours_light_or_dark(tmp_path: Path, theme: str):
+    """Under an ANSI theme the SVG shows the terminal's colours with a light or a dark terminal's palette, as the
+    theme says: a screenshot taken on a light terminal is light."""
+    run_dir = tmp_path / "run"
+    app = make_app(hold(20, run_dir=str(run_dir)), theme=theme)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.iteration == 20)
+        await pilot.press("S")
+        await pilot.pause()
+        page = (app.ansi_theme_light if theme == "ansi-light" else app.ansi_theme_dark).background_color.hex
+    svg = next(run_dir.glob("screenshot-*.svg")).read_text(encoding="utf-8")
+    assert f'fill="{page}"' in svg
+
+
 @run_async
 async def test_screenshot_before_the_run_directory_exists_goes_to_cwd(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)

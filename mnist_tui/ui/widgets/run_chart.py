@@ -156,7 +156,10 @@ class RunChart(PlotextPlot):
     def render(self) -> Text:
         """The newest figure built for this size; the first paint and a new size build one now."""
         if self._built is None or self._built.size != self.size:
-            self._built = self._build_now()  # being painted already: no refresh to ask for
+            legend = self.border_subtitle
+            self._built = self._build_now()  # being painted already: no refresh to ask for the figure
+            if self.border_subtitle != legend:  # but the border, painted before this, showed the old legend
+                self.call_after_refresh(self.refresh)
         return self._built.text
 
     def draw(self, plt: Any) -> None:  # pragma: no cover - abstract
