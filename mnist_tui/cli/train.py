@@ -87,7 +87,12 @@ def parser() -> ArgumentParser:
     g.add_argument("--max-steps", type=int_arg, help="stop after this many iterations")
     g.add_argument("--seed", type=int_arg, help=f"default: {d.seed}")
     g.add_argument("--device", help=f"{DEVICE_HINT} (default: {d.device})")
-    g.add_argument("--threads", type=int_arg, help="CPU threads for torch (default: 0, torch's choice)")
+    g.add_argument(
+        "--threads",
+        type=int_arg,
+        help="CPU threads for torch (default: 0, the run's share of the CPU when it starts, recorded in its "
+        "config.json and kept on resume)",
+    )
     g.add_argument(
         "--amp",
         help=f"{' | '.join(AMP_MODES)}: bf16 autocast for training and evaluation; auto leaves it off, as it "
