@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import os
 import shlex
 import sys
@@ -19,10 +18,6 @@ from ..engine.errors import InputError
 from ..engine.events import EXIT_INTERRUPTED
 from . import train
 from .common import ArgumentParser, fail, float_arg, int_arg, interactive
-
-SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
-NOT_IN_GRID = {"resume", "run_dir", "headless", "detach", "version", "help"}  # how to run, not what to compute
-
 
 class SweepParser(ArgumentParser):
     """Parses the sweep's own options and leaves every other one, in order, in ``training`` for the training
@@ -126,68 +121,10 @@ def fraction_arg(text: str) -> float:
     return value
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``0-4``, ``0,1,7`` or ``0-2,7``: the seeds, in the order given, each once."""
-    from ..runs.sweep import MAX_RUNS
-
-    seeds: list[int] = []
-    seen: set[int] = set()
-    for item in text.split(","):
-        low, dash, high = item.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
-            fail(f"--seeds {text}: expected a range (0-4), a list (0,1,7) or both (0-2,7) of whole numbers")
-        first, last = int(low), int(high) if dash else int(low)
-        if last < first or last - first >= MAX_RUNS:
-            fail(f"--seeds {text}: {item.strip()} is not a range from low to high of at most {MAX_RUNS:,} seeds")
-        for seed in range(first, last + 1):
-            if seed in seen:
-                fail(f"--seeds {text}: seed {seed} is given twice")
-            seen.add(seed)
-            seeds.append(seed)
-    return tuple(seeds)
-
-
-def parse_grid(texts: list[str], train_parser: argparse.ArgumentParser, given: set[str]) -> list[tuple[Any, ...]]:
-    """Each ``--grid OPTION=V1,V2``: (option, its values as given, the training arguments of each value)."""
-    grid: list[tuple[Any, ...]] = []
-    for text in texts:
-        key, equals, listed = text.partition("=")
-        key = key.strip().lstrip("-").replace("_", "-")
-        if not equals or not key:
-            fail(f"--grid {text}: expected OPTION=VALUE,VALUE,... (such as lr=1e-3,3e-3)")
-        if not listed.strip():
-            fail(f"--grid {text}: an empty grid; give {key} one value or more (such as {key}=V1,V2)")
-        values = [v.strip() for v in listed.split(",")]
-        if "" in values:
-            fail(f"--grid {text}: an empty value in the list")
-        action = train_parser._option_string_actions.get(f"--{key}")  # the training parser's own table
-        if key == "seed":
-            fail(f"--grid {text}: seeds are given with --seeds (0-4 or 0,1,7)")
-        if action is None or action.option_strings[0] != f"--{key}" or action.dest in NOT_IN_GRID:
-            fail(f"--grid {text}: {key} is not a training option that can vary (see 'mnist-tui --help')")
-        if action.dest in given:
-            fail(f"--{key} is given both as a training option and in --grid; give it in one place")
-        if any(key == k for k, _, _ in grid):
-            fail(f"--grid {key} is given twice; list all its values in one --grid {key}=V1,V2")
-        twice = next((v for v in values if values.count(v) > 1), None)
-        if twice is not None:
-            fail(f"--grid {text}: {twice} is given twice")
-        if action.nargs == 0:  # a switch: on or off
-            unknown = [v for v in values if v.lower() not in SWITCH]
-            if unknown:
-                fail(f"--grid {text}: --{key} is a switch; its values are on or off, got {unknown[0]!r}")
-            off = [f"--no-{key}"] if f"--no-{key}" in action.option_strings else []
-            arguments = [[f"--{key}"] if SWITCH[v.lower()] else off for v in values]
-        else:
-            arguments = [[f"--{key}", v] for v in values]
-        grid.append((key, tuple(values), arguments))
-    return grid
-
-
 def plan_sweep(args: argparse.Namespace):
-    """The plan of the command line's sweep: every combination's training options and the config they make
-    (each checked as 'mnist-tui' checks its options: a bad one is one line and exit code 2)."""
-    from ..runs.sweep import MAX_RUNS, PlannedRun, SweepPlan, planned_config, run_name
+    """The plan of the command line's sweep (runs/sweep/grid.py): every combination's training options and the
+    config they make (each checked as 'mnist-tui' checks its options: a bad one is one line and exit code 2)."""
+    from ..runs.sweep import SweepError, grid
 
     train_parser = train.parser()
     base = train_parser.parse_args(args.training)
@@ -198,31 +135,19 @@ def plan_sweep(args: argparse.Namespace):
         fail("--resume: give the same sweep command again to resume a sweep (its interrupted runs resume exactly)")
     if args.devices and "device" in given:
         fail("--device and --devices: give one (--devices runs one process per device)")
-    seeds = parse_seeds(args.seeds)
-    grid = parse_grid(args.grid, train_parser, given)
-    base = {k: v for k, v in planned_config(train.config_from_args(base)).items() if k != "seed"}
-    count = len(seeds)
-    for _, values, _ in grid:
-        count *= len(values)
-    if count > MAX_RUNS:
-        fail(f"the sweep would train {count:,} runs; at most {MAX_RUNS:,}")
-    runs = []
-    combos = itertools.product(*[list(zip(values, arguments)) for _, values, arguments in grid])
-    for combo in combos:
-        setting = tuple((key, value) for (key, _, _), (value, _) in zip(grid, combo))
-        options = [a for _, arguments in combo for a in arguments]
-        for seed in seeds:
-            run_args = (*args.training, *options, "--seed", str(seed))
-            config = train.config_from_args(train_parser.parse_args(list(run_args)))
-            name = run_name(setting, seed)
-            runs.append(PlannedRun(len(runs), name, seed, setting, run_args, planned_config(config)))
-    names: set[str] = set()
-    for r in runs:
-        if r.name in names:
-            fail(f"two runs of the grid would share the directory {r.name}; give values that differ as text")
-        names.add(r.name)
-    grid_values = tuple((k, v) for k, v, _ in grid)
-    return SweepPlan(tuple(args.training), seeds, grid_values, tuple(runs), shlex.join(_argv(args)), base)
+    try:
+        seeds = grid.parse_seeds(args.seeds)
+        options = grid.parse_grid(args.grid, train_parser, given)
+        return grid.plan_runs(
+            args.training,
+            seeds,
+            options,
+            base=train.config_from_args(base),
+            config_of=lambda run_args: train.config_from_args(train_parser.parse_args(run_args)),
+            command=shlex.join(_argv(args)),
+        )
+    except SweepError as exc:
+        fail(str(exc))
 
 
 def _argv(args: argparse.Namespace, *, run_dir: str | None = None) -> list[str]:

@@ -19,6 +19,7 @@ array can run one run per task (``only`` in the command line), on any node. Stdl
 torch): planning, reporting and the sweep process itself never load it.
 
     plan.py       the plan, how it grows, the name of its directory
+    grid.py       the plan from a command line: its seeds, its grid's options, every combination as a run
     directory.py  the sweep directory: its checks, sweep.json, the logs, the sweep's locks
     runs.py       each run's status, and the decision under its locks
     results.py    the rows, the statistics per setting, sweep.csv
