@@ -7,7 +7,6 @@ is (queued, training on which node, how it ended)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shlex
 import sys
@@ -18,6 +17,7 @@ from ..engine.errors import InputError
 from ..engine.events import EXIT_INTERRUPTED
 from . import train
 from .common import ArgumentParser, fail, float_arg, int_arg, interactive
+
 
 class SweepParser(ArgumentParser):
     """Parses the sweep's own options and leaves every other one, in order, in ``training`` for the training
@@ -204,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
     except sw.SweepError as exc:
         fail(str(exc))
     if args.list:
+        from ..console.sweep import list_plan
+
         return list_plan(plan, sweep, console)
     if args.slurm:
         return submit_slurm(args, plan, sweep, console)
@@ -274,66 +276,19 @@ def run_one(sweep, run, device: str | None, console, target: float) -> int:
     """``--only``: train (or resume, or keep) that one run, decided under its locks as the sweep decides, its
     output in the sweep's logs/NAME.log and a line per step here. A run that another process trains is left
     to it (exit code 1). The run's process is in a session of its own: a scheduler's SIGTERM (the time limit,
-    scancel) reaches this process, which forwards one to it; it saves and ends ``interrupted``."""
+    scancel) reaches this process, which forwards one to it; it saves and ends ``interrupted``. In a Slurm
+    array task, the signal before the time limit stops it likewise, and the task then requeues itself."""
+    from ..console.slurm import requeue
     from ..runs import sweep as sw
+    from ..runs.sweep import slurm
 
     runner = sw.SweepRunner(sweep, [run], [device], wait=False)
     console.print(f"run {run.index} of the sweep in {sweep.path}: {run.name} (its output: {sweep.log_path(run)})")
-    with _time_limit_signal(runner) as near_limit:
+    with slurm.on_time_limit(runner.stop) as near_limit:
         code = _drive(runner, console, target)
     if near_limit and code == EXIT_INTERRUPTED:
-        return _requeue(console)
+        return requeue(console)
     return code
-
-
-@contextlib.contextmanager
-def _time_limit_signal(runner):
-    """In a Slurm array task, the signal that --slurm's script asks for before the time limit (SIGUSR1) stops
-    the run as a SIGTERM does (it saves, ends interrupted); the list it yields says whether it came."""
-    import signal as signals
-
-    from ..runs.sweep import slurm
-
-    came: list[int] = []
-    number = getattr(signals, f"SIG{slurm.TIME_SIGNAL}", None)
-    if number is None or not os.environ.get("SLURM_ARRAY_TASK_ID"):
-        yield came
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        came.append(signum)
-        runner.stop()
-
-    previous = signals.signal(number, handler)
-    try:
-        yield came
-    finally:
-        signals.signal(number, previous)
-
-
-def _requeue(console) -> int:
-    """The run saved before the time limit: requeue this task (its next start resumes the run), exit 0 so that
-    Slurm does not mark it failed; the interrupted exit code where Slurm refuses."""
-    from ..runs.sweep import slurm
-
-    why = slurm.requeue_self()
-    if why is None:
-        console.print("interrupted before the time limit: the task is requeued and its next start resumes the run")
-        return 0
-    console.print(f"interrupted before the time limit; not requeued ({why}): --slurm again resubmits it")
-    return EXIT_INTERRUPTED
-
-
-def list_plan(plan, sweep, console) -> int:
-    from rich.text import Text
-
-    from ..runs.sweep import run_status
-
-    console.print(f"{len(plan.runs)} runs (--only 0 to {len(plan.runs) - 1}) in {sweep.path}")
-    for r in plan.runs:
-        status = run_status(sweep.run_dir(r), sweep.log_path(r))[0]
-        console.print(Text(f"{r.index:>5}  {status:<11}  {r.name}"))
-    return 0
 
 
 def report(args: argparse.Namespace, console) -> int:
@@ -361,66 +316,29 @@ def report(args: argparse.Namespace, console) -> int:
     return 0
 
 
-# --- Slurm ---------------------------------------------------------------------------------------------------
+# --- Slurm (runs/sweep/slurm.py asks Slurm, runs/sweep/slurm_submit.py decides, console/slurm.py prints) ----------
 def _resources(args: argparse.Namespace):
-    from ..runs.sweep import slurm
+    from ..runs.sweep import SweepError, slurm_submit
 
-    if args.gpus_per_task not in (0, 1):
-        fail(
-            f"--gpus-per-task {args.gpus_per_task}: a run trains on one GPU; give 0 or 1 (--max-parallel K runs K at once)"
-        )
-    for option, value in (("--cpus-per-task", args.cpus_per_task), ("--max-parallel", args.max_parallel)):
-        if value is not None and value < 1:
-            fail(f"{option} {value}: expected 1 or more")
-    if args.time is not None:
-        try:
-            slurm.check_time(args.time)
-        except ValueError as exc:
-            fail(str(exc))
-    for arg in args.sbatch_arg:
-        if not arg.startswith("-") or "\n" in arg:
-            fail(f"--sbatch-arg {arg!r}: expected one sbatch option, such as --sbatch-arg=--account=abc")
-        if arg.split("=")[0] in ("--array", "-a", "--output", "-o", "--error", "-e", "--chdir", "-D"):
-            fail(f"--sbatch-arg {arg}: --slurm sets {arg.split('=')[0]} itself (the runs, their logs)")
-    return slurm.Resources(
-        partition=args.partition,
-        time=args.time,
-        gpus_per_task=args.gpus_per_task,
-        cpus_per_task=args.cpus_per_task,
-        max_parallel=args.max_parallel,
-        sbatch_args=tuple(args.sbatch_arg),
-    )
-
-
-def _check_data(plan) -> dict[str, str]:
-    """The data set, found (or fetched) here on the login node and checked once; the environment that makes
-    every task read it from the same place and never download. One line and exit 2 where it is not found."""
-    from ..engine import data
-    from ..engine.data.catalogue import CACHE_ENV, cache_dir
-    from ..engine.data.fetch import OFFLINE_ENV
-
-    config = plan.base or (plan.runs[0].config if plan.runs else {})
-    dataset, data_dir = config.get("dataset", "mnist"), config.get("data_dir")
     try:
-        resolved = data.resolve(dataset, data_dir, allow_download=True)
-    except data.DataError as exc:
-        fail(f"the data set, checked here before submitting: {exc}")
-    print(f"data: {resolved.name} from {resolved.source} (the nodes read it there: it must be on shared storage)")
-    from ..runs.sweep import slurm
-
-    first = next(iter(resolved.files.values()), None)
-    note = slurm.local_note("the data set", Path(first).parent) if first else None
-    if note:
-        print(note)
-    return {OFFLINE_ENV: "1", CACHE_ENV: str(cache_dir().absolute())}
+        return slurm_submit.check_resources(
+            partition=args.partition,
+            time=args.time,
+            gpus_per_task=args.gpus_per_task,
+            cpus_per_task=args.cpus_per_task,
+            max_parallel=args.max_parallel,
+            sbatch_args=args.sbatch_arg,
+        )
+    except SweepError as exc:
+        fail(str(exc))
 
 
 def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
     """``--slurm``: the runs not finished (nor queued, nor training) as one job array; the job id and where to
     watch it, then return."""
+    from ..console import slurm as printed
     from ..runs import sweep as sw
-    from ..runs.sweep import slurm
-    from ..runs.untrusted import printable
+    from ..runs.sweep import slurm, slurm_submit
 
     given = [o for o, v in (("--devices", args.devices), ("--detach", args.detach), ("--only", args.only is not None),
                             ("--headless", args.headless)) if v]  # fmt: skip
@@ -432,72 +350,43 @@ def submit_slurm(args: argparse.Namespace, plan, sweep, console) -> int:
     why = slurm.check_nodes(resources)
     if why:
         fail(why)
-    environment = _check_data(plan)
-    note = slurm.local_note("the sweep directory", sweep.path)
-    if note:
-        print(note)
     try:
-        sweep.check_free()  # a sweep trained here on the same directory would race the tasks
-        merged = sweep.update_plan(plan)
-        if args.group_read:
-            sweep.share_with_group()
-        queue = slurm.read_queue(sweep, merged.runs, slurm.submitted_jobs(sweep))
-        # The tasks run this command: its own plan numbers them (a sweep grown since numbers its runs otherwise).
-        states = slurm.whereabouts(sweep, plan.runs, queue)
-    except sw.SweepError as exc:
-        fail(str(exc))
-    todo = [w.run.index for w in states if w.state in (sw.Status.MISSING, *sw.Status.TO_RESUME)]
-    busy = [w for w in states if w.state in (slurm.QUEUED_STATE, slurm.STARTING, slurm.TRAINING)]
-    damaged = [w for w in states if w.state == sw.Status.DAMAGED]
-    finished = sum(w.state == sw.Status.FINISHED for w in states)
-    for w in damaged:
-        print(f"mnist-tui: warning: not submitted, damaged: {printable(str(sweep.run_dir(w.run)))}", file=sys.stderr)
-    if not todo:
-        console.print(f"nothing to submit: {finished} of {len(states)} runs finished, {len(busy)} queued or training")
-        console.print(f"  watch it:   mnist-tui sweep --status {sweep.path}")
-        return 0
-    script = slurm_script(args, sweep, todo, resources, environment, python=sys.executable, workdir=os.getcwd())
-    try:
-        job, kept = slurm.submit(sweep, script, {i: plan.runs[i].name for i in todo})
+        environment, lines = slurm_submit.data_environment(plan)
+        print(*lines, sep="\n")
+        note = slurm.local_note("the sweep directory", sweep.path)
+        if note:
+            print(note)
+        found = slurm_submit.unfinished(sweep, plan, group_read=args.group_read)
+        if printed.not_submitted(sweep, found, console):
+            return 0
+        script = slurm_script(
+            args, sweep, found.todo, resources, environment, python=sys.executable, workdir=os.getcwd()
+        )
+        job, kept = slurm.submit(sweep, script, {i: plan.runs[i].name for i in found.todo})
         if args.group_read:
             sweep.share_with_group()
     except sw.SweepError as exc:
         fail(str(exc))
-    n = len(todo)
-    console.print(
-        f"submitted job array {job}: {n} run{'s' if n != 1 else ''} of {len(states)} "
-        f"(--array={slurm.array_spec(todo, resources.max_parallel)}; {finished} finished, {len(busy)} queued or training)"
-    )
-    console.print(f"  its script:     {kept}")
-    console.print(f"  watch it:       mnist-tui sweep --status {sweep.path}")
-    console.print(f"  its curves:     mnist-tui compare {sweep.path}")
-    console.print(f"  its table:      mnist-tui sweep --report {sweep.path}")
-    console.print(f"  tasks' output:  {sweep.path / sw.LOGS}/slurm-{job}_INDEX.out (each run's: logs/NAME.log)")
-    console.print(f"  cancel it:      scancel {job}   (the same command with --slurm resubmits what is unfinished)")
+    printed.submitted(sweep, found, job, kept, resources.max_parallel, console)
     return 0
 
 
 def slurm_script(args: argparse.Namespace, sweep, todo, resources, environment, *, python: str, workdir: str) -> str:
-    """The job array's script for the runs ``todo`` of the command line's sweep: each task is the same sweep
-    command with ``--only`` its index, run by ``python`` from ``workdir``."""
-    from ..runs.sweep import slurm
+    """The job array's script for the runs ``todo`` of the command line's sweep (runs/sweep/slurm_submit.py):
+    each task is the same sweep command with ``--only`` its index, run by ``python`` from ``workdir``."""
+    from ..runs.sweep import slurm_submit
 
-    task = [python, "-m", "mnist_tui", *_argv(args, run_dir=str(sweep.path))[1:]]
+    sweep_args = _argv(args, run_dir=str(sweep.path))[1:]
     given = set(vars(train.parser().parse_args(args.training)))
-    if resources.gpus_per_task == 0 and "device" not in given:
-        task += ["--devices", "cpu"]  # no GPU asked for: none used (a node's GPUs are other tasks')
-    if "threads" not in given:  # the CPUs Slurm gives the task, not every core of a node that others share
-        task += ["--threads", str(resources.cpus_per_task or 1)]
-    task += ["--only"]
-    name = f"mnist-tui-{sweep.path.name}"[:64]
-    return slurm.batch_script(sweep, task, todo, resources, name=name, environment=environment, workdir=workdir)
+    return slurm_submit.sweep_script(
+        sweep, sweep_args, given, todo, resources, environment, python=python, workdir=workdir
+    )
 
 
 def status(args: argparse.Namespace, console) -> int:
     """``--status DIR``: each run's state, from Slurm's queue where it answers and the run directories."""
-    from ..console.slurm import status_table
+    from ..console.slurm import status as print_status
     from ..runs import sweep as sw
-    from ..runs.sweep import slurm
 
     others = [o for o, given in (("training options", args.training), ("--grid", args.grid), ("--slurm", args.slurm),
                                  ("--only", args.only is not None), ("--run-dir", args.run_dir),
@@ -511,10 +400,7 @@ def status(args: argparse.Namespace, console) -> int:
         plan = sweep.read_plan()
         if plan is None:
             fail(f"--status {args.status}: no sweep.json there; is it a sweep directory?")
-        jobs = slurm.submitted_jobs(sweep)
-        queue = slurm.read_queue(sweep, plan.runs, jobs) if jobs else {}
-        states = slurm.whereabouts(sweep, plan.runs, queue)
+        print_status(sweep, plan, console)
     except sw.SweepError as exc:
         fail(str(exc))
-    console.print(status_table(sweep, states, jobs, queue))
     return 0

@@ -1,5 +1,6 @@
 """A sweep without the app: a line per run started, resumed or ended, progress bars for the runs training,
-and at the end the table per setting (``sweep_table``), which ``mnist-tui sweep --report`` prints too.
+and at the end the table per setting (``sweep_table``), which ``mnist-tui sweep --report`` prints too;
+``list_plan``: ``--list``, the plan numbered for ``--only``.
 
 The first SIGINT, SIGTERM or SIGHUP stops the sweep: nothing more starts, and each run being trained gets
 one stop signal (it evaluates, saves and ends as ``interrupted``); the same sweep command resumes them.
@@ -76,6 +77,15 @@ def report(sweep: sw.SweepDirectory, plan: sw.SweepPlan, target: float, console:
         console.print(Text(f"{len(names)} {status}: {shown}"))
     console.print(Text(wrote, style="dim"))
     return rows
+
+
+def list_plan(plan: sw.SweepPlan, sweep: sw.SweepDirectory, console: Console) -> int:
+    """``--list``: each run of the plan, its index (for ``--only``) and its status now."""
+    console.print(f"{len(plan.runs)} runs (--only 0 to {len(plan.runs) - 1}) in {sweep.path}")
+    for r in plan.runs:
+        status = sw.run_status(sweep.run_dir(r), sweep.log_path(r))[0]
+        console.print(Text(f"{r.index:>5}  {status:<11}  {r.name}"))
+    return 0
 
 
 def run_sweep(

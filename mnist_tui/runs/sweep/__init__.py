@@ -26,6 +26,7 @@ torch): planning, reporting and the sweep process itself never load it.
     events.py     what the sweep process reports, and the tally of it
     runner.py     the sweep process and its runs' processes; a sweep in the background
     slurm.py      the sweep as a Slurm job array: the script, sbatch, the queue, where each run is
+    slurm_submit.py  what --slurm submits: the resources, the data set, the runs not finished, each task's command
 """
 
 from .directory import LOGS, RESULTS, SweepDirectory, default_sweep_dir, is_sweep

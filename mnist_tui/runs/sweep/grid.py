@@ -113,7 +113,9 @@ def plan_runs(
     names: set[str] = set()
     for r in runs:
         if r.name in names:
-            raise SweepError(f"two runs of the grid would share the directory {r.name}; give values that differ as text")
+            raise SweepError(
+                f"two runs of the grid would share the directory {r.name}; give values that differ as text"
+            )
         names.add(r.name)
     values = tuple((g.key, g.values) for g in grid)
     return SweepPlan(tuple(training), seeds, values, tuple(runs), command, base_config)

@@ -11,22 +11,25 @@ it decides its run under the run's locks (runs.py) as any sweep does, so a task 
 finished run ends the task at once, and a run that another task trains is left alone. The sweep directory
 must be on a file system that every node sees and whose flock works across nodes.
 
-Only the stdlib: sbatch, squeue and scontrol are the interface, as a user would type them.
+The stdlib (and the package's own signal handling): sbatch, squeue and scontrol are the interface, as a user
+would type them. What --slurm submits is decided in slurm_submit.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...engine.files import atomic_write
+from ..signals import on_signals
 from .directory import LOGS, SLURM, SweepDirectory, check_private, read_bounded
 from .plan import SweepError
 
@@ -308,6 +311,24 @@ def requeue_self() -> str | None:
     except SweepError as exc:
         return str(exc)
     return None if result.returncode == 0 else _last_error(result)
+
+
+@contextlib.contextmanager
+def on_time_limit(stop: Callable[[], None]) -> Iterator[list[int]]:
+    """In an array task, the signal that the script asks for before the time limit (SIG``TIME_SIGNAL``) calls
+    ``stop`` (the run then saves and ends interrupted, as on SIGTERM); the list it yields says whether it came.
+    Outside an array task it changes nothing."""
+    came: list[int] = []
+    if not os.environ.get("SLURM_ARRAY_TASK_ID"):
+        yield came
+        return
+
+    def handler(signum: int) -> None:
+        came.append(signum)
+        stop()
+
+    with on_signals(handler, catch=(f"SIG{TIME_SIGNAL}",)):
+        yield came
 
 
 def check_nodes(resources: Resources) -> str | None:
