@@ -7,6 +7,7 @@ import json
 
 from mnist_tui.config import TrainConfig
 from mnist_tui.engine import events as ev
+from mnist_tui.engine import reporting as reporting_mod
 from mnist_tui.engine import trainer as trainer_mod
 from mnist_tui.engine.checkpoints import load_checkpoint
 from mnist_tui.runs.start import make_trainer
@@ -48,7 +49,7 @@ def test_out_of_memory_is_one_clear_line_and_keeps_the_checkpoint(synthetic_dir,
     """CUDA OOM, simulated on CPU: the evaluation after the first epoch runs out of memory."""
     import torch
 
-    real = trainer_mod._evaluate
+    real = reporting_mod._evaluate
     calls = {"n": 0}
 
     def evaluate(*args, **kwargs):
@@ -59,7 +60,7 @@ def test_out_of_memory_is_one_clear_line_and_keeps_the_checkpoint(synthetic_dir,
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_mod, "_evaluate", evaluate)
+    monkeypatch.setattr(reporting_mod, "_evaluate", evaluate)
     cfg = TrainConfig(dataset=str(synthetic_dir), epochs=3, batch_size=50, eval_every=4, device="cpu",
                       run_dir=str(tmp_path / "run"))  # fmt: skip
     finished = list(make_trainer(cfg).run())[-1]

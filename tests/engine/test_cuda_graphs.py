@@ -17,7 +17,7 @@ from mnist_tui.cli.train import config_from_args
 from mnist_tui.cli.train import parser as train_parser
 from mnist_tui.config import ConfigError, TrainConfig
 from mnist_tui.engine import events as ev
-from mnist_tui.engine import trainer as trainer_mod
+from mnist_tui.engine import speed as speed_mod
 from mnist_tui.engine.checkpoints import load_checkpoint, save_checkpoint
 from mnist_tui.engine.device import use_cuda_graphs
 from mnist_tui.engine.graphs import GraphedStep
@@ -110,7 +110,7 @@ def test_a_failed_recording_falls_back_to_eager_with_a_log_line_and_the_same_run
         raise RuntimeError("no CUDA graphs here\nmore detail")
 
     monkeypatch.setattr(torch.cuda, "CUDAGraph", no_graph)
-    monkeypatch.setattr(trainer_mod, "use_cuda_graphs", lambda device, mode, compile_mode: (True, None))
+    monkeypatch.setattr(speed_mod, "use_cuda_graphs", lambda device, mode, compile_mode: (True, None))
     fell_back = run_all(config(synthetic_dir, tmp_path / "graphs", **kw))
     (line,) = [e for e in of(fell_back, ev.Log) if "CUDA graph" in e.message]
     assert line.level == "warning"
@@ -132,8 +132,8 @@ def test_running_out_of_memory_while_recording_is_the_runs_out_of_memory_error(s
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 392.00 MiB.")
 
-    monkeypatch.setattr(trainer_mod, "use_cuda_graphs", lambda device, mode, compile_mode: (True, None))
-    monkeypatch.setattr(trainer_mod, "GraphedStep", out_of_memory)
+    monkeypatch.setattr(speed_mod, "use_cuda_graphs", lambda device, mode, compile_mode: (True, None))
+    monkeypatch.setattr(speed_mod, "GraphedStep", out_of_memory)
     events = run_all(config(synthetic_dir, tmp_path / "run"))
     assert [e for e in of(events, ev.Log) if "CUDA graph" in e.message] == []
     finished = events[-1]
