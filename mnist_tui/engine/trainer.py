@@ -57,6 +57,11 @@ from .trainer_setup import TrainerSetup
 
 
 class Trainer(TrainerSetup, SpeedOptions, Reporting):
+    """One run: ``run`` calls ``_setup`` (trainer_setup.py), then ``_loop`` (here). What the loop calls from
+    beside it: ``_autocast`` and ``_record_step`` (speed.py); ``_share_cpu`` (trainer_setup.py); ``_flush``,
+    ``_evaluate_on``, ``_evaluate_test``, ``_report``, ``_augmented_previews``, ``_write_error_csvs`` and
+    ``_finish`` (reporting.py)."""
+
     def __init__(
         self,
         config: TrainConfig,
