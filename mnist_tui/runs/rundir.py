@@ -222,6 +222,7 @@ class RunDirectory:
         """An existing run's directory, its clock going on from where the run's metrics end."""
         run = cls(check_directory(path, option="--resume"))
         if run.holds_run() and not run.last_checkpoint.exists() and not (run.path / run.SUMMARY).exists():
+            run.read_config()  # a damaged config is named first: what it says is the problem to fix
             raise RunDirError(
                 f"{run.path}: the run ended before its first checkpoint, so there is nothing to resume; start it "
                 f"over with the same options and --run-dir {run.path}"
