@@ -39,7 +39,7 @@ def test_the_same_seed_alone_beside_another_run_with_fixed_threads_and_resumed_t
     lone run, bit for bit, beside a second training process started and stopped during it, with --threads fixed
     beside one, and interrupted and resumed twice (once beside one)."""
     lines: list[str] = []
-    results = run_check(str(synthetic_dir), tmp_path / "check", epochs=40, report=lines.append)
+    results = run_check(str(synthetic_dir), tmp_path / "check", epochs=20, report=lines.append)
     assert results == {"beside": [], "fixed": [], "resumed": []}, "\n".join(lines)
 
 

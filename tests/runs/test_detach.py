@@ -203,7 +203,8 @@ async def test_the_app_attached_to_a_detached_run(synthetic_dir: Path, run: Path
 def detachable_app(synthetic_dir: Path, run: Path):
     """The app on a long run trained in this process, as `mnist-tui` runs it: it can detach."""
     cfg = TrainConfig(dataset=str(synthetic_dir), device="cpu", batch_size=50, eval_every=4, epochs=2000,
-                      threads=1, run_dir=str(run))  # fmt: skip
+                      threads=1, run_dir=str(run), early_stopping=EarlyStoppingConfig(enabled=False))  # fmt: skip
+    # (no early stop: on the synthetic set it could end the run before the test stops it)
 
     def source(control: Control):
         from mnist_tui.runs.start import make_trainer
