@@ -221,6 +221,9 @@ class RunDirectory:
     def resume(cls, path: str | os.PathLike) -> "RunDirectory":
         """An existing run's directory, its clock going on from where the run's metrics end."""
         run = cls(check_directory(path, option="--resume"))
+        if run.is_locked():
+            run.lock()  # held: a RunDirError naming the process that trains it
+            run.close()  # (let go at once if it was let go meanwhile)
         if run.holds_run() and not run.last_checkpoint.exists() and not (run.path / run.SUMMARY).exists():
             run.read_config()  # a damaged config is named first: what it says is the problem to fix
             raise RunDirError(

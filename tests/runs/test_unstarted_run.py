@@ -48,3 +48,16 @@ def test_a_run_with_a_checkpoint_is_still_never_overwritten(synthetic_dir, tmp_p
     again = mnist_tui("--headless", "--dataset", str(synthetic_dir), "--device", "cpu", "--run-dir", str(run))
     assert again.returncode == 2 and "already holds a run; continue it with --resume" in again.stderr
     assert (run / "metrics.jsonl").read_bytes() == before and RunDirectory(run).last_checkpoint.exists()
+
+
+def test_resuming_a_run_that_trains_before_its_first_checkpoint_names_the_process(synthetic_dir, tmp_path):
+    """A run with no checkpoint yet that is still training is not one that ended: --resume says who trains it."""
+    run = tmp_path / "run"
+    leave_unstarted_run(synthetic_dir, run)
+    directory = RunDirectory(run)
+    directory.lock()  # as the process training it holds it
+    try:
+        result = mnist_tui("--resume", str(run), "--headless")
+    finally:
+        directory.close()
+    assert result.returncode == 2 and "is training this run" in result.stderr, result.stderr
