@@ -19,14 +19,6 @@ from mnist_tui.engine.cpu_share import CpuShare, sharing_enabled
 from mnist_tui.runs.start import make_trainer
 
 
-@pytest.fixture(autouse=True)
-def torch_threads():
-    """Each test may change the process's torch threads: put them back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def other_run(tmp_path):
     """Another live process with its claim in the directory, as a run on the same CPU leaves it."""

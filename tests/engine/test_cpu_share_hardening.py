@@ -32,14 +32,6 @@ from mnist_tui.engine.cpu_share import CLAIM_BYTES, SHARE_DIR_ENV, CpuShare, def
 OTHER_USER = "mnist-tui-cpu-share-test"  # the second local user the cross-user tests plant as
 
 
-@pytest.fixture(autouse=True)
-def torch_threads():
-    """Each test may change the process's torch threads: put them back."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def claims(tmp_path) -> Path:
     """A claims directory as a run makes it: this user's, 0700."""

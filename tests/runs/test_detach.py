@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from helpers.engine import Consumer, of, state_is, until
 from helpers.ui import make_app, run_async, wait_for
 
@@ -55,21 +54,6 @@ class Viewer(Consumer):
         assert info is not None and info.active and info.socket, info
         self.remote = RemoteRun(info.socket, run_dir=run)
         super().__init__(self.remote.events())
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    run = tmp_path / "run"
-    yield run
-    process = run / "process.json"
-    if process.exists():  # never leave a background process behind
-        pid = json.loads(process.read_text())["pid"]
-        if pid == os.getpid():  # the run trained in this process (an app test that failed before its handover)
-            return
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_detach_attach_pause_close_reattach_stop(synthetic_dir: Path, run: Path):

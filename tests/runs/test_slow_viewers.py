@@ -4,7 +4,6 @@ lock) within seconds, however many of them there are."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,20 +19,6 @@ from mnist_tui.runs.rundir import RunDirectory
 
 BOUND = 45  # seconds: a stop and save on this data takes a second or two; 16 stuck viewers took 80 s and more
 HISTORY = 600_000  # bytes of metrics.jsonl before the viewers come: more than a socket's buffer holds
-
-
-@pytest.fixture
-def run(tmp_path: Path):
-    run = tmp_path / "run"
-    yield run
-    process = run / "process.json"
-    if process.exists():  # never leave a background process behind
-        pid = json.loads(process.read_text())["pid"]
-        if pid != os.getpid():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_viewers_that_never_read_do_not_hold_up_the_end_of_a_run(synthetic_dir: Path, run: Path):
