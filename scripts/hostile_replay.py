@@ -892,16 +892,22 @@ def kill_mid_checkpoint(ctx: "Context", name: str, *, first: bool) -> None:
     iteration = max((json.loads(line).get("iteration", 0) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
                      if line.startswith("{") and '"iteration"' in line), default=0)  # fmt: skip
     resumed = cli("--resume", str(run_dir), "--headless", "--max-steps", str(iteration + 8), timeout=180)
+    if first and not had_last:
+        # Nothing to resume: --resume says so in one line, and the same command as the first starts it over,
+        # clearing the half-written checkpoint.
+        refused, one_line = resumed.returncode == 2, len(resumed.stderr.strip().splitlines()) == 1
+        again = cli(*ctx.common, "--max-steps", "8", "--headless", "--run-dir", str(run_dir), timeout=180)
+        after = [n for n in os.listdir(checkpoints) if TEMPORARY.fullmatch(n) or n.endswith(".tmp")]
+        lines = resumed.stderr.strip().splitlines()
+        report(case, f"{how}; resume exit {resumed.returncode} ({lines[-1][-70:] if lines else ''}); the same "
+               f"command again: exit {again.returncode}; temporary files after: {after or 'none'}",
+               refused and one_line and "start it over" in resumed.stderr and again.returncode == 0
+               and not after and (run_dir / "summary.json").exists())  # fmt: skip
+        return
     after = [n for n in os.listdir(checkpoints) if TEMPORARY.fullmatch(n) or n.endswith(".tmp")]
     said = "" if resumed.returncode == 0 else f" ({resumed.stderr.strip()[-110:]})"
     report(case, f"{how}; resume exit {resumed.returncode}{said}; temporary files after: {after or 'none'}",
            resumed.returncode == 0 and not after and (run_dir / "summary.json").exists())  # fmt: skip
-    if first and not (run_dir / "summary.json").exists():
-        again = cli(*ctx.common, "--max-steps", "4", "--headless", "--run-dir", str(run_dir), timeout=120)
-        lines = again.stderr.strip().splitlines()
-        print(f"     (a fresh run in that directory: exit {again.returncode}: {lines[-1][:110] if lines else ''})")
-        MUST_END.remove(run_dir)  # a run killed before any checkpoint has nothing to resume: the case says so
-        print(f"     ({run_dir.name}: killed before its first checkpoint, no summary.json expected)")
 
 
 # --- the cases that were here first ------------------------------------------------------------------------------
