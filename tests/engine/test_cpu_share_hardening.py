@@ -25,11 +25,11 @@ import psutil
 import pytest
 import torch
 from helpers.engine import DEADLINE, config, of, run_all
+from helpers.other_user import other_user as make_other_user
 
 from mnist_tui.engine import events as ev
 from mnist_tui.engine.cpu_share import CLAIM_BYTES, SHARE_DIR_ENV, CpuShare, default_directory
 
-OTHER_USER = "mnist-tui-cpu-share-test"  # the second local user the cross-user tests plant as
 
 
 @pytest.fixture
@@ -258,22 +258,8 @@ def test_a_run_beside_a_refused_directory_keeps_its_threads_and_says_why(synthet
 # --- another user on the same machine ---------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def other_user() -> str:
-    """A second local user, created when the tests run as root (as CI does)."""
-    if os.geteuid() != 0:
-        pytest.skip("planting as another local user needs root, to create that user")
-    if not (shutil.which("useradd") and shutil.which("runuser")):
-        pytest.skip("planting as another local user needs useradd and runuser")
-    try:
-        pwd.getpwnam(OTHER_USER)
-    except KeyError:
-        made = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER],
-            capture_output=True,
-            text=True,
-        )
-        if made.returncode not in (0, 9):  # 9: made meanwhile by another test process
-            pytest.skip(f"cannot create a second local user: {made.stderr.strip()}")
-    return OTHER_USER
+    """A second local user, made when the tests run as root (as CI does); skipped otherwise."""
+    return make_other_user()
 
 
 def as_other_user(user: str, script: str) -> subprocess.CompletedProcess:
