@@ -291,28 +291,36 @@ def run_one(sweep, run, device: str | None, console, target: float) -> int:
     return code
 
 
+def _read_sweep(option: str, path: str, given, refusal: str, show) -> None:
+    """``option PATH`` (--report, --status): one line and exit 2 when another option came with it (``given``:
+    (option, whether given) pairs) or PATH holds no sweep; else ``show(sweep, plan)``."""
+    from ..runs import sweep as sw
+
+    others = [o for o, was_given in given if was_given]
+    if others:
+        fail(f"{option} {refusal} {others[0]}")
+    if not Path(path).expanduser().is_dir():
+        fail(f"{option} {path}: no such directory")
+    try:
+        sweep = sw.SweepDirectory(path)
+        plan = sweep.read_plan()
+        if plan is None:
+            fail(f"{option} {path}: no sweep.json there; is it a sweep directory?")
+        show(sweep, plan)
+    except sw.SweepError as exc:
+        fail(str(exc))
+
+
 def report(args: argparse.Namespace, console) -> int:
     from ..console.sweep import report as print_report
     from ..runs import sweep as sw
 
-    others = [
-        o for o, given in (("training options", args.training), ("--grid", args.grid), ("--devices", args.devices),
-                           ("--only", args.only is not None), ("--detach", args.detach), ("--list", args.list),
-                           ("--run-dir", args.run_dir), ("--seeds", args.seeds != "0"))
-        if given
-    ]  # fmt: skip
-    if others:
-        fail(f"--report reads a sweep and trains nothing; give it only --target, not {others[0]}")
-    if not Path(args.report).expanduser().is_dir():
-        fail(f"--report {args.report}: no such directory")
-    try:
-        sweep = sw.SweepDirectory(args.report)
-        plan = sweep.read_plan()
-        if plan is None:
-            fail(f"--report {args.report}: no sweep.json there; is it a sweep directory?")
-        print_report(sweep, plan, sw.DEFAULT_TARGET if args.target is None else args.target, console)
-    except sw.SweepError as exc:
-        fail(str(exc))
+    given = (("training options", args.training), ("--grid", args.grid), ("--devices", args.devices),
+             ("--only", args.only is not None), ("--detach", args.detach), ("--list", args.list),
+             ("--run-dir", args.run_dir), ("--seeds", args.seeds != "0"))  # fmt: skip
+    target = sw.DEFAULT_TARGET if args.target is None else args.target
+    _read_sweep("--report", args.report, given, "reads a sweep and trains nothing; give it only --target, not",
+                lambda sweep, plan: print_report(sweep, plan, target, console))  # fmt: skip
     return 0
 
 
@@ -386,21 +394,9 @@ def slurm_script(args: argparse.Namespace, sweep, todo, resources, environment, 
 def status(args: argparse.Namespace, console) -> int:
     """``--status DIR``: each run's state, from Slurm's queue where it answers and the run directories."""
     from ..console.slurm import status as print_status
-    from ..runs import sweep as sw
 
-    others = [o for o, given in (("training options", args.training), ("--grid", args.grid), ("--slurm", args.slurm),
-                                 ("--only", args.only is not None), ("--run-dir", args.run_dir),
-                                 ("--seeds", args.seeds != "0")) if given]  # fmt: skip
-    if others:
-        fail(f"--status reads a sweep and changes nothing; give it alone, not with {others[0]}")
-    if not Path(args.status).expanduser().is_dir():
-        fail(f"--status {args.status}: no such directory")
-    try:
-        sweep = sw.SweepDirectory(args.status)
-        plan = sweep.read_plan()
-        if plan is None:
-            fail(f"--status {args.status}: no sweep.json there; is it a sweep directory?")
-        print_status(sweep, plan, console)
-    except sw.SweepError as exc:
-        fail(str(exc))
+    given = (("training options", args.training), ("--grid", args.grid), ("--slurm", args.slurm),
+             ("--only", args.only is not None), ("--run-dir", args.run_dir), ("--seeds", args.seeds != "0"))
+    _read_sweep("--status", args.status, given, "reads a sweep and changes nothing; give it alone, not with",
+                lambda sweep, plan: print_status(sweep, plan, console))  # fmt: skip
     return 0
