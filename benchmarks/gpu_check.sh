@@ -29,8 +29,8 @@ step "the best preset, 5 seeds, and its earlier 20-epoch recipe"
 timeout 150 python3 benchmarks/explore_recipes.py --device "$DEVICE" --seeds 0,1,2,3,4 --deadline 90 \
     --only best,best-20 --jsonl "$RESULTS/explore.jsonl"
 
-step "GPU tests"
-timeout 110 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu.py tests/engine/test_cuda_graphs.py
+step "GPU tests"  # in one process (-o addopts: no workers; the carried wheels need not hold pytest-xdist)
+timeout 110 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/engine/test_gpu.py tests/engine/test_cuda_graphs.py
 
 step "fast preset, 5 seeds"
 timeout 60 python3 benchmarks/bench_presets.py --device "$DEVICE" --presets fast --seeds 0,1,2,3,4

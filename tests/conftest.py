@@ -36,6 +36,7 @@ GROUPS = {
 }
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown where it is not installed
 def pytest_xdist_auto_num_workers(config) -> int:
     """``-n auto``: two workers even on one core (many tests wait on processes they start), at most four (each
     worker holds a torch)."""
@@ -44,6 +45,8 @@ def pytest_xdist_auto_num_workers(config) -> int:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         path = Path(item.path).relative_to(config.rootpath).as_posix()
         item.add_marker(pytest.mark.xdist_group(GROUPS.get(path, Path(path).stem)))
