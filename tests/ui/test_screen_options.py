@@ -200,6 +200,31 @@ def test_the_default_theme_follows_the_terminal():
     assert terminal_theme({"COLORFGBG": "15;default;0"}) == "ansi-dark"
 
 
+def test_every_standalone_app_starts_in_the_terminals_colours(monkeypatch, tmp_path):
+    """The runs list, compare, a sweep's screen, inspect and draw, as the live app: the terminal's own colours
+    (the runs list was Textual's dark theme on a light terminal, and so was a comparison opened from it)."""
+    import importlib
+    import pkgutil
+
+    from textual.app import App
+
+    import mnist_tui.ui.apps as apps
+    from mnist_tui.ui.apps.base import StandaloneApp
+    from mnist_tui.ui.apps.compare_app import CompareApp
+    from mnist_tui.ui.apps.runs_app import RunsApp
+
+    classes = [
+        value
+        for info in pkgutil.iter_modules(apps.__path__)
+        for value in vars(importlib.import_module(f"{apps.__name__}.{info.name}")).values()
+        if isinstance(value, type) and issubclass(value, App) and value.__module__.startswith(apps.__name__)
+    ]
+    assert {c.__name__ for c in classes} >= {"RunsApp", "CompareApp", "SweepApp", "InspectApp", "DrawApp"}
+    assert [c.__name__ for c in classes if not issubclass(c, StandaloneApp)] == []
+    monkeypatch.setenv("COLORFGBG", "0;15")  # a light terminal
+    assert RunsApp([str(tmp_path)]).theme == CompareApp([str(tmp_path)]).theme == "ansi-light"
+
+
 # The keymap file -----------------------------------------------------------------------------------------------
 @run_async
 async def test_a_keymap_remaps_keys_and_the_old_key_no_longer_acts(tmp_path):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textual.app import App
-
-from ..live.app import MnistApp
 from ..screens.compare import CompareScreen
-from ..common.theme import TerminalColours
+from .base import StandaloneApp
 
 
-class CompareApp(TerminalColours, App[None]):
+class CompareApp(StandaloneApp[None]):
     """Runs side by side, kept up to date; closing the comparison (q, escape) quits.
 
     ``CompareApp(paths, *, poll_seconds=1.0, rescan_seconds=2.0, title=None, banner="")``
@@ -27,10 +24,7 @@ class CompareApp(TerminalColours, App[None]):
     A run that cannot be read (a damaged config.json) is left out with a warning line on the screen.
     """
 
-    CSS_PATH = "../app.tcss"
     TITLE = "mnist-tui compare"
-    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
-    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
 
     def __init__(
         self,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.app import App
 from textual.binding import Binding
 
-from ..live.app import MnistApp
 from ..common.inference import RunWeights
 from ..screens.draw import DrawScreen
-from ..common.theme import TerminalColours
+from .base import StandaloneApp
 
 
 class StandaloneDrawScreen(DrawScreen):
@@ -19,11 +17,8 @@ class StandaloneDrawScreen(DrawScreen):
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q", "close", "Quit", tooltip="Quit")]
 
 
-class DrawApp(TerminalColours, App[None]):
-    CSS_PATH = "../app.tcss"
+class DrawApp(StandaloneApp[None]):
     TITLE = "mnist-tui draw"
-    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
-    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
 
     def __init__(self, run_dir: str, class_names: tuple[str, ...] | None = None) -> None:
         super().__init__()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.app import App
 from textual.binding import Binding
 
 from ...engine.events import EvaluationSnapshot
-from ..live.app import MnistApp
 from ..common.inference import RunWeights
 from ..screens.errors import ErrorsScreen
-from ..common.theme import TerminalColours
+from .base import StandaloneApp
 
 
 class InspectErrorsScreen(ErrorsScreen):
@@ -20,11 +18,8 @@ class InspectErrorsScreen(ErrorsScreen):
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape,m,q", "close", "Quit", tooltip="Quit")]
 
 
-class InspectApp(TerminalColours, App[None]):
-    CSS_PATH = "../app.tcss"
+class InspectApp(StandaloneApp[None]):
     TITLE = "mnist-tui inspect"
-    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS  # the live app's, so app.tcss applies alike
-    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
 
     def __init__(self, snapshot: EvaluationSnapshot, run_dir: str | None = None) -> None:
         super().__init__()

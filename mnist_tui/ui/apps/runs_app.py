@@ -8,25 +8,22 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Label
 
 from ...runs.catalogue import RIGHT, RunInfo, fit_table, list_runs, where
-from ..live.app import MnistApp
 from ..screens.compare import CompareScreen
+from .base import StandaloneApp
 
 MARK = "●"
 SCROLLBAR = 2  # the cells the table's vertical scroll bar takes, kept free for it
 
 
-class RunsApp(App[tuple[str, str] | None]):
+class RunsApp(StandaloneApp[tuple[str, str] | None]):
     """Exits with ("attach" | "inspect", run directory), or None."""
 
-    CSS_PATH = "../app.tcss"
     TITLE = "mnist-tui runs"
-    HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS
-    VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "attach", "Attach", tooltip="Open the live screen on this run (its history if it ended)"),
         Binding("i", "inspect", "Inspect", tooltip="Browse what this run's best weights get wrong"),
@@ -38,6 +35,7 @@ class RunsApp(App[tuple[str, str] | None]):
 
     def __init__(self, roots: list[str] | None = None, refresh_seconds: float = 2.0) -> None:
         super().__init__()
+        self.use_theme()  # the terminal's own colours, as the live app
         self.roots = roots
         self.refresh_seconds = refresh_seconds
         self.runs: list[RunInfo] = []
