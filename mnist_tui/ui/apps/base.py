@@ -10,8 +10,12 @@ from ..live.app import MnistApp
 
 
 class StandaloneApp(TerminalColours, App[ReturnType]):
-    """A standalone app (runs, compare, a sweep's screen, inspect, draw): call ``use_theme()`` in ``__init__``."""
+    """A standalone app (runs, compare, a sweep's screen, inspect, draw), in the terminal's own colours."""
 
     CSS_PATH = "../app.tcss"
     HORIZONTAL_BREAKPOINTS = MnistApp.HORIZONTAL_BREAKPOINTS
     VERTICAL_BREAKPOINTS = MnistApp.VERTICAL_BREAKPOINTS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.use_theme()

@@ -36,7 +36,6 @@ class CompareApp(StandaloneApp[None]):
         banner: str = "",
     ) -> None:
         super().__init__()
-        self.use_theme()  # the terminal's own colours, as the live app
         if title:
             self.title = title
         self.compare = CompareScreen(paths, poll_seconds=poll_seconds, rescan_seconds=rescan_seconds, banner=banner)

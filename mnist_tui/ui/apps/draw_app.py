@@ -22,7 +22,6 @@ class DrawApp(StandaloneApp[None]):
 
     def __init__(self, run_dir: str, class_names: tuple[str, ...] | None = None) -> None:
         super().__init__()
-        self.use_theme()  # the terminal's own colours, as the live app
         self.run_dir = run_dir
         self.class_names = class_names
 

@@ -23,7 +23,6 @@ class InspectApp(StandaloneApp[None]):
 
     def __init__(self, snapshot: EvaluationSnapshot, run_dir: str | None = None) -> None:
         super().__init__()
-        self.use_theme()  # the terminal's own colours, as the live app
         self.snapshot = snapshot
         self.run_dir = run_dir
 

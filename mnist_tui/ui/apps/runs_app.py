@@ -35,7 +35,6 @@ class RunsApp(StandaloneApp[tuple[str, str] | None]):
 
     def __init__(self, roots: list[str] | None = None, refresh_seconds: float = 2.0) -> None:
         super().__init__()
-        self.use_theme()  # the terminal's own colours, as the live app
         self.roots = roots
         self.refresh_seconds = refresh_seconds
         self.runs: list[RunInfo] = []
